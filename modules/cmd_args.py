@@ -1,0 +1,70 @@
+"""Command-line flags, in the spelling users of other Stable Diffusion web UIs already type."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from modules import paths
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="webui.py", description="Stable Diffusion web UI")
+    net = p.add_argument_group("server")
+    net.add_argument("--listen", action="store_true", help="listen on 0.0.0.0 so other machines can connect")
+    net.add_argument("--server-name", default=None, help="host name or address to listen on")
+    net.add_argument("--port", type=int, default=None, help="port (default 7860, or 7861 with --nowebui)")
+    net.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    net.add_argument("--api", action="store_true", help="serve the /sdapi/v1 HTTP API beside the UI")
+    net.add_argument("--nowebui", action="store_true", help="serve only the API, no UI")
+    net.add_argument("--api-auth", default=None, help="user:pass[,user2:pass2] required by every API route")
+    net.add_argument("--gradio-auth", default=None, help="user:pass[,user2:pass2] required by the UI")
+    net.add_argument(
+        "--allow-network",
+        action="store_true",
+        help="permit outside network connections (the app runs offline by default)",
+    )
+    net.add_argument(
+        "--enable-insecure-extension-access",
+        action="store_true",
+        help="allow installing/toggling extensions even when listening beyond localhost",
+    )
+    folders = p.add_argument_group("folders")
+    folders.add_argument(
+        "--data-dir",
+        type=Path,
+        default=paths.ROOT,
+        help="where settings, models and outputs live (default: the project folder)",
+    )
+    folders.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoints folder")
+    folders.add_argument("--ckpt", type=Path, default=None, help="checkpoint to load at start")
+    folders.add_argument("--vae-dir", type=Path, default=None, help="VAE folder")
+    folders.add_argument("--lora-dir", type=Path, default=None, help="LoRA folder")
+    folders.add_argument(
+        "--embeddings-dir", type=Path, default=None, help="textual inversion embeddings folder"
+    )
+    compute = p.add_argument_group("compute")
+    compute.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
+    compute.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        default="auto",
+        help="weights dtype (auto: fp16 on cuda/mps, fp32 on cpu)",
+    )
+    compute.add_argument("--medvram", action="store_true", help="keep only the running model part on the GPU")
+    compute.add_argument(
+        "--lowvram", action="store_true", help="move every submodule to the GPU only while used"
+    )
+    ext = p.add_argument_group("extensions")
+    ext.add_argument("--disable-all-extensions", action="store_true", help="load no extension at all")
+    ext.add_argument("--disable-extra-extensions", action="store_true", help="load only built-in extensions")
+    return p
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    if args.port is None:
+        args.port = 7861 if args.nowebui else 7860
+    if args.server_name is None:
+        args.server_name = "0.0.0.0" if args.listen else "127.0.0.1"
+    return args

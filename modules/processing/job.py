@@ -1,0 +1,105 @@
+"""The typed description of one generation request, and what it produces.
+
+Field names follow the /sdapi/v1 request fields, so the UI, the API and scripts fill the same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_SIDE = 4096
+MAX_BATCH = 64
+
+
+@dataclass
+class GenerationJob:
+    prompt: str = ""
+    negative_prompt: str = ""
+    styles: list[str] = field(default_factory=list)
+    seed: int = -1
+    subseed: int = -1
+    subseed_strength: float = 0.0
+    seed_resize_from_h: int = 0
+    seed_resize_from_w: int = 0
+    sampler_name: str = "DPM++ 2M"
+    scheduler: str = "Automatic"
+    batch_size: int = 1
+    n_iter: int = 1
+    steps: int = 20
+    cfg_scale: float = 7.0
+    width: int = 512
+    height: int = 512
+    clip_skip: int | None = None  # None: the "Clip skip" setting
+    eta: float | None = None  # None: the sampler-parameters setting
+    s_churn: float | None = None
+    s_tmin: float | None = None
+    s_tmax: float | None = None
+    s_noise: float | None = None
+    override_settings: dict[str, Any] = field(default_factory=dict)
+    # hires fix (txt2img)
+    enable_hr: bool = False
+    hr_scale: float = 2.0
+    hr_upscaler: str = "Latent"
+    hr_second_pass_steps: int = 0
+    hr_resize_x: int = 0
+    hr_resize_y: int = 0
+    hr_sampler_name: str | None = None
+    hr_scheduler: str | None = None
+    hr_prompt: str = ""
+    hr_negative_prompt: str = ""
+    denoising_strength: float | None = None
+    # img2img
+    init_images: list[Any] = field(default_factory=list)
+    mask: Any = None
+    resize_mode: int = 0
+    # output
+    do_not_save_samples: bool = False
+    do_not_save_grid: bool = False
+    extra_generation_params: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Reject out-of-range values with a message naming the field (UI and API show it as is)."""
+        checks = [
+            ("width", 8 <= self.width <= MAX_SIDE, f"must be between 8 and {MAX_SIDE}"),
+            ("height", 8 <= self.height <= MAX_SIDE, f"must be between 8 and {MAX_SIDE}"),
+            ("steps", 1 <= self.steps <= 1000, "must be between 1 and 1000"),
+            ("batch_size", 1 <= self.batch_size <= MAX_BATCH, f"must be between 1 and {MAX_BATCH}"),
+            ("n_iter", 1 <= self.n_iter <= 1000, "must be between 1 and 1000"),
+            ("cfg_scale", -100 <= self.cfg_scale <= 100, "must be between -100 and 100"),
+            ("subseed_strength", 0 <= self.subseed_strength <= 1, "must be between 0 and 1"),
+        ]
+        if self.clip_skip is not None:
+            checks.append(("clip_skip", 1 <= self.clip_skip <= 12, "must be between 1 and 12"))
+        for name, ok, message in checks:
+            if not ok:
+                raise ValueError(f"{name} {message} (got {getattr(self, name)!r})")
+
+
+@dataclass
+class GenerationResult:
+    images: list[Any]
+    seeds: list[int]
+    subseeds: list[int]
+    prompts: list[str]
+    negative_prompts: list[str]
+    infotexts: list[str]
+    parameters: dict[str, Any]
+    saved_paths: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The summary the UI shows and the API returns as its ``info`` JSON."""
+        return {
+            "prompt": self.prompts[0] if self.prompts else "",
+            "all_prompts": self.prompts,
+            "negative_prompt": self.negative_prompts[0] if self.negative_prompts else "",
+            "all_negative_prompts": self.negative_prompts,
+            "seed": self.seeds[0] if self.seeds else -1,
+            "all_seeds": self.seeds,
+            "subseed": self.subseeds[0] if self.subseeds else -1,
+            "all_subseeds": self.subseeds,
+            "infotexts": self.infotexts,
+            **self.parameters,
+        }

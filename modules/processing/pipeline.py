@@ -1,0 +1,218 @@
+"""What every generation mode shares: planning a job into batches, and finishing a batch into images.
+
+``plan_job`` resolves everything that can fail before any sampling starts (seeds, sampler name, prompt
+parsing), so a bad request fails fast with a clear message and wastes no compute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modules import prompting
+from modules.models.bundle import ModelBundle
+from modules.processing import seeds as seeding
+from modules.processing import vae
+from modules.processing.conditioning import ConditioningBuilder
+from modules.processing.job import GenerationJob, GenerationResult
+
+VERSION = "sdwebui-0.1.0"
+
+
+@dataclass
+class Batch:
+    index: int
+    prompts: list[str]
+    negative_prompts: list[str]
+    seeds: list[int]
+    subseeds: list[int]
+    extra_networks: list[list[prompting.ExtraNetworkCall]] = field(default_factory=list)
+
+
+@dataclass
+class JobPlan:
+    job: GenerationJob
+    bundle: ModelBundle
+    settings: Mapping[str, Any]
+    seed: int
+    subseed: int
+    all_prompts: list[str]
+    all_negative_prompts: list[str]
+    all_seeds: list[int]
+    all_subseeds: list[int]
+    conditioning: ConditioningBuilder
+    mode: str = "txt2img"
+    extra: dict[str, Any] = field(default_factory=dict)  # infotext pairs set while running (Schedule type...)
+
+    def batches(self) -> Iterator[Batch]:
+        size = self.job.batch_size
+        for index in range(self.job.n_iter):
+            window = slice(index * size, (index + 1) * size)
+            prompts, networks = [], []
+            for text in self.all_prompts[window]:
+                stripped, calls = prompting.extract_extra_networks(text)
+                prompts.append(stripped)
+                networks.append(calls)
+            negatives = [prompting.extract_extra_networks(t)[0] for t in self.all_negative_prompts[window]]
+            yield Batch(
+                index, prompts, negatives, self.all_seeds[window], self.all_subseeds[window], networks
+            )
+
+    def empty_result(self) -> GenerationResult:
+        return GenerationResult(
+            images=[],
+            seeds=[],
+            subseeds=[],
+            prompts=[],
+            negative_prompts=[],
+            infotexts=[],
+            parameters=self.parameters(),
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        job = self.job
+        return {
+            "steps": job.steps,
+            "sampler_name": job.sampler_name,
+            "scheduler": job.scheduler,
+            "cfg_scale": job.cfg_scale,
+            "width": job.width,
+            "height": job.height,
+            "batch_size": job.batch_size,
+            "n_iter": job.n_iter,
+            "clip_skip": self.clip_skip,
+            "subseed_strength": job.subseed_strength,
+            "sd_model_name": self.bundle.name,
+            "sd_model_hash": self.bundle.short_hash,
+        }
+
+    @property
+    def clip_skip(self) -> int:
+        return self.job.clip_skip or int(self.settings["CLIP_stop_at_last_layers"])
+
+    def generation_params(self, index_in_job: int) -> dict[str, Any]:
+        """The ``Key: value`` pairs of one image's infotext, in A1111's order."""
+        job, settings = self.job, self.settings
+        params: dict[str, Any] = {
+            "Steps": job.steps,
+            "Sampler": job.sampler_name,
+            "Schedule type": self.extra.get("Schedule type"),
+            "CFG scale": job.cfg_scale,
+            "Seed": self.all_seeds[index_in_job],
+            "Size": f"{job.width}x{job.height}",
+            "Model hash": self.bundle.short_hash,
+            "Model": self.bundle.name,
+            "VAE hash": self.bundle.vae_sha256[:10] if self.bundle.vae_sha256 else None,
+            "VAE": self.bundle.vae_name,
+        }
+        if job.subseed_strength > 0:
+            params["Variation seed"] = self.all_subseeds[index_in_job]
+            params["Variation seed strength"] = job.subseed_strength
+        if job.seed_resize_from_w > 0 and job.seed_resize_from_h > 0:
+            params["Seed resize from"] = f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
+        if self.clip_skip > 1:
+            params["Clip skip"] = self.clip_skip
+        if settings["randn_source"] != "GPU":
+            params["RNG"] = settings["randn_source"]
+        if settings["emphasis"] != "Original":
+            params["Emphasis"] = settings["emphasis"]
+        params.update(self.extra)
+        params.update(job.extra_generation_params)
+        params["Version"] = VERSION
+        return params
+
+
+def plan_job(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> JobPlan:
+    from modules.conditioning import PromptEncoder
+
+    count = job.batch_size * job.n_iter
+    seed = seeding.resolve_seed(job.seed)
+    subseed = seeding.resolve_seed(job.subseed)
+    all_seeds = seeding.all_seeds(seed, count)
+    encoder = PromptEncoder(
+        bundle,
+        clip_skip=job.clip_skip or int(settings["CLIP_stop_at_last_layers"]),
+        emphasis=settings["emphasis"],
+        embeddings=getattr(runtime, "embeddings", None),
+        comma_padding_backtrack=int(settings["comma_padding_backtrack"]),
+    )
+    builder = ConditioningBuilder(encoder, job.steps, use_old_scheduling=bool(settings["use_old_scheduling"]))
+    return JobPlan(
+        job=job,
+        bundle=bundle,
+        settings=settings,
+        seed=seed,
+        subseed=subseed,
+        all_prompts=[job.prompt] * count,
+        all_negative_prompts=[job.negative_prompt] * count,
+        all_seeds=all_seeds,
+        all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
+        conditioning=builder,
+    )
+
+
+def infotext(plan: JobPlan, index_in_job: int) -> str:
+    from modules.infotext import create_infotext
+
+    return create_infotext(
+        plan.all_prompts[index_in_job],
+        plan.all_negative_prompts[index_in_job],
+        plan.generation_params(index_in_job),
+    )
+
+
+def finish_batch(runtime: Any, plan: JobPlan, batch: Batch, latents: Any, result: GenerationResult) -> None:
+    images = vae.decode(plan.bundle, latents)
+    start = batch.index * plan.job.batch_size
+    for offset, image in enumerate(images):
+        index = start + offset
+        text = infotext(plan, index)
+        result.images.append(image)
+        result.seeds.append(plan.all_seeds[index])
+        result.subseeds.append(plan.all_subseeds[index])
+        result.prompts.append(plan.all_prompts[index])
+        result.negative_prompts.append(plan.all_negative_prompts[index])
+        result.infotexts.append(text)
+        saved = save_output(runtime, plan, image, index, text)
+        if saved:
+            result.saved_paths.append(str(saved))
+
+
+def save_output(runtime: Any, plan: JobPlan, image: Any, index: int, text: str) -> Any:
+    settings, job = plan.settings, plan.job
+    if job.do_not_save_samples or not settings["samples_save"]:
+        return None
+    from modules import images as image_files
+
+    fields = image_files.NameFields(
+        seed=plan.all_seeds[index],
+        prompt=plan.all_prompts[index],
+        negative_prompt=plan.all_negative_prompts[index],
+        styles=tuple(job.styles),
+        model_name=plan.bundle.name,
+        model_hash=plan.bundle.short_hash or "",
+        steps=job.steps,
+        cfg_scale=job.cfg_scale,
+        width=job.width,
+        height=job.height,
+        sampler=job.sampler_name,
+        scheduler=job.scheduler,
+        clip_skip=plan.clip_skip,
+        batch_index=index % job.batch_size,
+        batch_size=job.batch_size,
+        iteration=index // job.batch_size,
+        n_iter=job.n_iter,
+    )
+    custom_folder = settings[f"outdir_{plan.mode}_samples"]
+    folder = custom_folder or runtime.paths.outputs_dir / f"{plan.mode}-images"
+    return image_files.save_image(
+        image,
+        folder,
+        extension=settings["samples_format"],
+        infotext=text if settings["enable_pnginfo"] else None,
+        fields=fields,
+        pattern=settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN,
+        add_number=bool(settings["save_images_add_number"]),
+        subfolder_pattern=settings["directories_filename_pattern"] if settings["save_to_dirs"] else None,
+    )

@@ -1,0 +1,93 @@
+"""Latents <-> pixels: VAE decode/encode and the cheap latent-to-RGB preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from modules.models.bundle import Arch, ModelBundle
+
+
+class NansError(RuntimeError):
+    """A network produced NaNs; the message names the likely cause and the fix."""
+
+
+def check_finite(tensor: torch.Tensor, where: str, dtype: torch.dtype) -> None:
+    if torch.isfinite(tensor).all():
+        return
+    hint = (
+        "This usually means the weights run in too low a precision: start with --precision fp32."
+        if dtype in (torch.float16, torch.bfloat16)
+        else "The checkpoint may be corrupt or incompatible with its detected architecture."
+    )
+    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {hint}")
+
+
+def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
+    """[-1, 1] float images [B, 3, H, W] -> 8-bit RGB PIL images."""
+    array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return [Image.fromarray(a.permute(1, 2, 0).cpu().numpy()) for a in array]
+
+
+def images_to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    arrays = [np.asarray(img.convert("RGB"), dtype=np.float32) / 127.5 - 1.0 for img in images]
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+
+@torch.no_grad()
+def decode(bundle: ModelBundle, latents: torch.Tensor) -> list[Image.Image]:
+    vae = bundle.vae
+    scaled = latents / bundle.vae_scaling_factor
+    shift = getattr(vae.config, "shift_factor", None)
+    if shift:
+        scaled = scaled + shift
+    pixels = vae.decode(scaled.to(bundle.device, vae.dtype)).sample
+    check_finite(pixels, "VAE", vae.dtype)
+    return tensor_to_images(pixels)
+
+
+@torch.no_grad()
+def encode(
+    bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pixels -> latents, sampling the VAE posterior (A1111 samples it too, seeded per job)."""
+    vae = bundle.vae
+    pixels = images_to_tensor(images).to(bundle.device, vae.dtype)
+    posterior = vae.encode(pixels).latent_dist
+    latents = posterior.sample(generator=generator).float()
+    check_finite(latents, "VAE encoder", vae.dtype)
+    shift = getattr(vae.config, "shift_factor", None)
+    if shift:
+        latents = latents - shift
+    return latents * bundle.vae_scaling_factor
+
+
+# Linear maps from the 4 latent channels to RGB, fitted on real SD images (published factors).
+LATENT_RGB = {
+    Arch.SD1: [
+        [0.298, 0.207, 0.208],
+        [0.187, 0.286, 0.173],
+        [-0.158, 0.189, 0.264],
+        [-0.184, -0.271, -0.473],
+    ],
+    Arch.SD2: [
+        [0.298, 0.207, 0.208],
+        [0.187, 0.286, 0.173],
+        [-0.158, 0.189, 0.264],
+        [-0.184, -0.271, -0.473],
+    ],
+    Arch.SDXL: [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ],
+}
+
+
+def approximate_preview(latent: torch.Tensor, arch: Arch) -> Image.Image:
+    """A cheap live preview of one latent [4, h, w] without running the VAE."""
+    factors = torch.tensor(LATENT_RGB[arch], dtype=torch.float32)
+    rgb = torch.einsum("chw,cr->rhw", latent.float().cpu(), factors)
+    return tensor_to_images(rgb.unsqueeze(0))[0]

@@ -1,0 +1,114 @@
+"""Progress, interrupt and skip for the one generation running at a time, shared by the UI and the API.
+
+The app owns exactly one ``Progress``; processing code receives it explicitly and reports into it, and
+the UI/API read it (percent, ETA, live preview) or ask it to stop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    active: bool
+    job: str
+    job_no: int
+    job_count: int
+    sampling_step: int
+    sampling_steps: int
+    progress: float  # 0..1 over the whole request
+    eta_seconds: float | None
+    interrupted: bool
+    skipped: bool
+    preview: Any  # PIL image or None
+    preview_id: int
+    textinfo: str
+
+
+class Progress:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset("")
+        self.active = False
+
+    def _reset(self, job: str) -> None:
+        self.job = job
+        self.job_no = 0
+        self.job_count = 0
+        self.sampling_step = 0
+        self.sampling_steps = 0
+        self.started_at = time.monotonic()
+        self.interrupted = False
+        self.skipped = False
+        self.preview = None
+        self.preview_id = 0
+        self.textinfo = ""
+
+    def begin(self, job: str, job_count: int = 1) -> None:
+        with self._lock:
+            self._reset(job)
+            self.job_count = job_count
+            self.active = True
+
+    def end(self) -> None:
+        with self._lock:
+            self.active = False
+
+    def next_job(self) -> None:
+        """Start the next batch; a Skip only ever skips the batch that was running when pressed."""
+        with self._lock:
+            self.job_no += 1
+            self.sampling_step = 0
+            self.skipped = False
+
+    def set_step(self, step: int, total: int) -> None:
+        with self._lock:
+            self.sampling_step = step
+            self.sampling_steps = total
+
+    def set_preview(self, image: Any) -> None:
+        with self._lock:
+            self.preview = image
+            self.preview_id += 1
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+
+    def skip(self) -> None:
+        with self._lock:
+            self.skipped = True
+
+    def should_stop(self) -> bool:
+        return self.interrupted or self.skipped
+
+    def fraction(self) -> float:
+        if not self.active or self.job_count == 0:
+            return 0.0
+        within = self.sampling_step / self.sampling_steps if self.sampling_steps else 0.0
+        return min(1.0, (self.job_no + within) / self.job_count)
+
+    def report(self) -> ProgressReport:
+        with self._lock:
+            fraction = self.fraction()
+            elapsed = time.monotonic() - self.started_at
+            eta = elapsed / fraction - elapsed if self.active and fraction > 0 else None
+            return ProgressReport(
+                active=self.active,
+                job=self.job,
+                job_no=self.job_no,
+                job_count=self.job_count,
+                sampling_step=self.sampling_step,
+                sampling_steps=self.sampling_steps,
+                progress=fraction,
+                eta_seconds=eta,
+                interrupted=self.interrupted,
+                skipped=self.skipped,
+                preview=self.preview,
+                preview_id=self.preview_id,
+                textinfo=self.textinfo,
+            )

@@ -1,0 +1,220 @@
+"""The CFG denoiser: where the prompt schedules meet the UNet.
+
+At every model call it picks the conditioning in force for that call (positive AND sub-prompts and the
+negative prompt, each a per-step schedule), runs every branch of every image in ONE batched UNet call,
+combines the AND sub-prompts with their weights (composable diffusion) and applies classifier-free
+guidance. Conditionings of different token lengths are zero-padded and masked in cross-attention, so
+they batch together and give the same result as evaluating them one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from modules.models.bundle import Arch, ModelBundle
+
+
+class SamplingInterrupted(Exception):
+    """Raised between model calls when the user pressed Interrupt or Skip."""
+
+
+class TextConditioning(Protocol):
+    """What the denoiser needs of an encoded text: token features and, for SDXL, the pooled vector."""
+
+    tokens: torch.Tensor  # [1, 77*k, dim]
+    pooled: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ScheduledConditioning:
+    """One text's conditioning over the run: ``(end_step, conditioning)`` pairs, as prompt schedules give."""
+
+    entries: tuple[tuple[int, TextConditioning], ...]
+
+    def at_call(self, call_index: int) -> TextConditioning:
+        # A1111 compatibility: its denoiser counts model calls from 0 and takes the first entry whose
+        # end step is >= the call index, so "[a:b:1]" still uses "a" at call 1 (the second call).
+        for end_step, conditioning in self.entries:
+            if call_index <= end_step:
+                return conditioning
+        return self.entries[-1][1]
+
+
+@dataclass(frozen=True)
+class ComposableConditioning:
+    """A positive prompt split on AND: each sub-prompt's schedule with its weight."""
+
+    parts: tuple[tuple[ScheduledConditioning, float], ...]
+
+
+@dataclass
+class DenoiserStep:
+    """What a step hook sees and may change before the UNet runs (extensions read/replace fields)."""
+
+    x: torch.Tensor
+    sigma: torch.Tensor
+    call_index: int
+    total_steps: int
+    text_cond: list[list[torch.Tensor]]  # per image, per AND part
+    text_uncond: list[torch.Tensor]  # per image
+
+
+@dataclass
+class AfterCFG:
+    """What an after-CFG hook sees: the guided prediction, which it may replace."""
+
+    denoised: torch.Tensor
+    sigma: torch.Tensor
+    call_index: int
+    total_steps: int
+
+
+@dataclass
+class DenoiserHooks:
+    before_step: list[Callable[[DenoiserStep], None]] = field(default_factory=list)
+    after_cfg: list[Callable[[AfterCFG], None]] = field(default_factory=list)
+
+
+def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stack [tokens, dim] tensors of possibly different lengths; return the mask when any were padded."""
+    longest = max(t.shape[0] for t in tensors)
+    if all(t.shape[0] == longest for t in tensors):
+        return torch.stack(list(tensors)), None
+    padded = torch.zeros(len(tensors), longest, tensors[0].shape[-1], dtype=tensors[0].dtype)
+    mask = torch.zeros(len(tensors), longest, dtype=torch.bool)
+    for i, t in enumerate(tensors):
+        padded[i, : t.shape[0]] = t
+        mask[i, : t.shape[0]] = True
+    return padded, mask
+
+
+class CFGDenoiser:
+    """``(x, sigma) -> denoised`` with classifier-free guidance over per-call scheduled conditioning.
+
+    ``model(x, sigma, cond=..., cond_mask=..., pooled=..., image_cond=..., time_ids=...)`` is a
+    k-diffusion-style denoiser of the UNet (see ``model_wrap``). ``image_cond`` holds the extra UNet input
+    channels of inpainting/depth models, one row per image.
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., torch.Tensor],
+        conds: Sequence[ComposableConditioning],
+        unconds: Sequence[ScheduledConditioning],
+        cfg_scale: float,
+        total_steps: int,
+        *,
+        image_cond: torch.Tensor | None = None,
+        time_ids: torch.Tensor | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        hooks: DenoiserHooks | None = None,
+    ) -> None:
+        if len(conds) != len(unconds):
+            raise ValueError("need one negative conditioning per image")
+        self.model = model
+        self.conds = list(conds)
+        self.unconds = list(unconds)
+        self.cfg_scale = cfg_scale
+        self.total_steps = total_steps
+        self.image_cond = image_cond
+        self.time_ids = time_ids
+        self.should_stop = should_stop
+        self.hooks = hooks or DenoiserHooks()
+        self.call_index = 0
+        self.unet_calls = 0
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **_: Any) -> torch.Tensor:
+        if self.should_stop():
+            raise SamplingInterrupted
+        step = self._gather(x, sigma)
+        for hook in self.hooks.before_step:
+            hook(step)
+        denoised = self._guided(step)
+        after = AfterCFG(denoised, step.sigma, self.call_index, self.total_steps)
+        for hook in self.hooks.after_cfg:
+            hook(after)
+        self.call_index += 1
+        return after.denoised
+
+    def _gather(self, x: torch.Tensor, sigma: torch.Tensor) -> DenoiserStep:
+        text_cond = [[part.at_call(self.call_index).tokens[0] for part, _ in c.parts] for c in self.conds]
+        text_uncond = [u.at_call(self.call_index).tokens[0] for u in self.unconds]
+        return DenoiserStep(x, sigma, self.call_index, self.total_steps, text_cond, text_uncond)
+
+    def _pooled(self) -> torch.Tensor | None:
+        pooled = [[part.at_call(self.call_index).pooled for part, _ in c.parts] for c in self.conds]
+        if pooled[0][0] is None:
+            return None
+        flat = [p[0] for parts in pooled for p in parts]
+        flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
+        return torch.stack(flat)
+
+    def _guided(self, step: DenoiserStep) -> torch.Tensor:
+        counts = [len(parts) for parts in step.text_cond]
+        repeats = torch.tensor(counts + [1] * len(counts))
+        # Batch layout: every AND part of every image, then every image's negative prompt.
+        x_in = torch.cat([step.x.repeat_interleave(torch.tensor(counts), dim=0), step.x])
+        sigma = step.sigma.reshape(-1)
+        sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
+        sigma_in = torch.cat([sigma_per_image.repeat_interleave(torch.tensor(counts)), sigma_per_image])
+        tokens = [t for parts in step.text_cond for t in parts] + step.text_uncond
+        cond_in, cond_mask = pad_and_stack(tokens)
+        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled()}
+        if self.image_cond is not None:
+            extra["image_cond"] = self.image_cond.repeat_interleave(repeats, dim=0)
+        if self.time_ids is not None:
+            extra["time_ids"] = self.time_ids.repeat_interleave(repeats, dim=0)
+        out = self.model(x_in, sigma_in, **extra)
+        self.unet_calls += 1
+        return self._combine(out, counts)
+
+    def _combine(self, out: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        n_cond = sum(counts)
+        uncond = out[n_cond:]
+        result = uncond.clone()
+        index = 0
+        for image, composable in enumerate(self.conds):
+            for _, weight in composable.parts:
+                result[image] += (out[index] - uncond[image]) * (weight * self.cfg_scale)
+                index += 1
+        return result
+
+
+class UNetApply:
+    """Calls the bundle's diffusers UNet as ``(x, timestep, cond, ...) -> eps or v`` in float32 out."""
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        self.bundle = bundle
+
+    def __call__(
+        self,
+        x: torch.Tensor,
+        timestep: torch.Tensor,
+        *,
+        cond: torch.Tensor,
+        cond_mask: torch.Tensor | None = None,
+        pooled: torch.Tensor | None = None,
+        image_cond: torch.Tensor | None = None,
+        time_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        bundle = self.bundle
+        if image_cond is not None:
+            x = torch.cat([x, image_cond.to(x)], dim=1)
+        added = None
+        if bundle.arch is Arch.SDXL:
+            added = {
+                "text_embeds": pooled.to(bundle.device, bundle.dtype),
+                "time_ids": time_ids.to(bundle.device),
+            }
+        out = bundle.unet(
+            x.to(bundle.device, bundle.dtype),
+            timestep.to(bundle.device),
+            encoder_hidden_states=cond.to(bundle.device, bundle.dtype),
+            encoder_attention_mask=None if cond_mask is None else cond_mask.to(bundle.device),
+            added_cond_kwargs=added,
+        ).sample
+        return out.float()
