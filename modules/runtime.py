@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
 
 import torch
 
-from modules import devices
+from modules import devices, paths
 from modules.models.bundle import ModelBundle
+from modules.models.hashes import HashCache
+from modules.models.manager import LoadOptions, ModelManager
 from modules.options import Options
 from modules.paths import Paths
 from modules.processing.job import GenerationJob, GenerationResult
@@ -37,25 +39,45 @@ class Runtime:
         self.dtype = devices.choose_dtype(args.precision, self.device)
         self.progress = Progress()
         self.queue_lock = threading.Lock()
-        self._model_lock = threading.Lock()
-        self._bundle: ModelBundle | None = None
-        self.model_loader: Callable[[], ModelBundle] = self._default_model
         self.sampling_registry = default_registry()
-
-    def _default_model(self) -> ModelBundle:
-        from modules.models.tiny import build_tiny_bundle
-
-        return build_tiny_bundle()
+        offload = "lowvram" if args.lowvram else "medvram" if args.medvram else "none"
+        self.models = ModelManager(
+            [self.paths.ckpt_dir, paths.BUNDLED_MODELS],
+            self.paths.vae_dir,
+            HashCache(self.paths.data_dir / "cache.json"),
+            capacity=int(self.options.get("sd_checkpoints_limit")),
+            options=LoadOptions(device=self.device, dtype=self.dtype, offload=offload,
+                                vae=self.options.get("sd_vae")),
+        )
+        # Tests and scripts may replace this with a function returning a ready bundle.
+        self.model_loader: Callable[[], ModelBundle] | None = None
 
     def model(self) -> ModelBundle:
-        with self._model_lock:
-            if self._bundle is None:
-                bundle = self.model_loader()
-                for module in (bundle.unet, bundle.vae, *bundle.text_encoders):
-                    module.to(self.device, self.dtype)
-                bundle.device, bundle.dtype = self.device, self.dtype
-                self._bundle = bundle
-            return self._bundle
+        """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed."""
+        if self.model_loader is not None:
+            return self.model_loader()
+        if not self.models.checkpoints():
+            ensure_default_model(self.paths.ckpt_dir)
+            self.models.refresh()
+        wanted = self.options.get("sd_model_checkpoint") or (str(self.args.ckpt) if self.args.ckpt else "")
+        try:
+            return self.models.get(wanted) if wanted else self.models.get(self.models.titles()[0])
+        except KeyError:
+            print(f"Checkpoint {wanted!r} not found; loading {self.models.titles()[0]} instead.")
+            return self.models.get(self.models.titles()[0])
+
+    def select_checkpoint(self, query: str) -> ModelBundle:
+        """Switch the checkpoint used by the next generation (waits for a running one to finish)."""
+        with self.queue_lock:
+            info = self.models.find(query)
+            bundle = self.models.get(info.title)
+            self.options.set("sd_model_checkpoint", info.title)
+            return bundle
+
+    def select_vae(self, choice: str) -> None:
+        with self.queue_lock:
+            self.models.set_vae(choice)
+            self.options.set("sd_vae", choice)
 
     def run_job(self, mode: str, job: GenerationJob) -> GenerationResult:
         """Run one generation, waiting for the queue; the UI and the API both come through here."""
@@ -74,5 +96,16 @@ class Runtime:
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)
 
-    def state(self) -> dict[str, Any]:
-        return {"model": self._bundle.name if self._bundle else None, "device": str(self.device)}
+
+
+def ensure_default_model(ckpt_dir: Path) -> Path:
+    """First run with no checkpoint anywhere: write the tiny random-weight model so the app works."""
+    from modules.models.loader import save_checkpoint
+    from modules.models.tiny import build_tiny_bundle
+
+    target = ckpt_dir / "tiny-random-sd1.safetensors"
+    if not target.exists():
+        print(f"No checkpoint found: writing the tiny random-weight test model to {target}")
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(build_tiny_bundle(), target)
+    return target

@@ -48,11 +48,17 @@ class GenerationJob:
     hr_scheduler: str | None = None
     hr_prompt: str = ""
     hr_negative_prompt: str = ""
-    denoising_strength: float | None = None
-    # img2img
-    init_images: list[Any] = field(default_factory=list)
-    mask: Any = None
-    resize_mode: int = 0
+    denoising_strength: float | None = None  # img2img default 0.75; hires fix default 0.7
+    # img2img / inpainting (A1111 API field names and codes)
+    init_images: list[Any] = field(default_factory=list)  # PIL images
+    mask: Any = None  # PIL image, white = repaint (unless inpainting_mask_invert)
+    resize_mode: int = 0  # 0 just resize, 1 crop and resize, 2 resize and fill, 3 latent upscale
+    mask_blur: int = 4
+    inpainting_fill: int = 1  # 0 fill, 1 original, 2 latent noise, 3 latent nothing
+    inpaint_full_res: bool = False  # "Only masked"
+    inpaint_full_res_padding: int = 32
+    inpainting_mask_invert: int = 0  # 1 = inpaint not masked
+    initial_noise_multiplier: float | None = None
     # output
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False
