@@ -17,6 +17,7 @@ TOKENIZERS = ASSETS / "tokenizers"
 CLIP_L_TOKENIZER = TOKENIZERS / "clip-vit-large-patch14"
 OPEN_CLIP_TOKENIZER = TOKENIZERS / "open-clip-vit-h-14"
 BUNDLED_MODELS = ASSETS / "models"  # checkpoints that ship with the project (the demo model)
+BUNDLED_EMBEDDINGS = ASSETS / "embeddings"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from modules import devices, paths
+from modules.conditioning import EmbeddingDatabase
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
 from modules.models.manager import LoadOptions, ModelManager
@@ -49,6 +50,8 @@ class Runtime:
             options=LoadOptions(device=self.device, dtype=self.dtype, offload=offload,
                                 vae=self.options.get("sd_vae")),
         )
+        self.embeddings = EmbeddingDatabase([self.paths.embeddings_dir, paths.BUNDLED_EMBEDDINGS])
+        self.embeddings.load()
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
 
@@ -81,20 +84,24 @@ class Runtime:
 
     def run_job(self, mode: str, job: GenerationJob) -> GenerationResult:
         """Run one generation, waiting for the queue; the UI and the API both come through here."""
-        from modules.processing import txt2img
+        from modules.processing import img2img, txt2img
 
+        generate = {"txt2img": txt2img.generate, "img2img": img2img.generate}[mode]
         job.validate()
         with self.queue_lock:
             settings = self.options.snapshot(job.override_settings)
             self.progress.begin(mode, job_count=job.n_iter)
             try:
                 with torch.inference_mode():
-                    return txt2img.generate(self, job, settings)
+                    return generate(self, job, settings)
             finally:
                 self.progress.end()
 
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)
+
+    def img2img(self, job: GenerationJob) -> GenerationResult:
+        return self.run_job("img2img", job)
 
 
 

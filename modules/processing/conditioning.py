@@ -1,4 +1,8 @@
-"""Prompts -> per-step conditioning schedules for the denoiser, encoding each distinct text once."""
+"""Prompts -> per-step conditioning schedules for the denoiser.
+
+Each prompt (or AND part) is scheduled, then its schedule's texts are encoded together as A1111 does
+(emphasis normalised over the group, shorter texts padded); the encoder encodes each distinct text once.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +14,23 @@ from modules.sampling.denoiser import ComposableConditioning, ScheduledCondition
 
 
 class ConditioningBuilder:
-    """Encodes the texts of a job's prompt schedules, calling the text encoder once per distinct text."""
+    """Builds the denoiser's conditioning for a job's prompts; identical prompts are built once."""
 
-    def __init__(
-        self, encoder: Any, steps: int, hires_steps: int | None = None, use_old_scheduling: bool = False
-    ):
+    def __init__(self, encoder: Any, steps: int, hires_steps: int | None = None, use_old_scheduling: bool = False):
         self.encoder = encoder
         self.steps = steps
         self.hires_steps = hires_steps
         self.use_old_scheduling = use_old_scheduling
-        self._cache: dict[str, Any] = {}
+        self._built: dict[tuple[str, bool], ScheduledConditioning] = {}
 
-    def _encode(self, text: str) -> Any:
-        if text not in self._cache:
-            self._cache[text] = self.encoder.encode(text)
-        return self._cache[text]
-
-    def scheduled(self, text: str) -> ScheduledConditioning:
-        schedule = prompting.prompt_schedule(
-            text, self.steps, hires_steps=self.hires_steps, use_old_scheduling=self.use_old_scheduling
-        )
-        return ScheduledConditioning(tuple((end, self._encode(t)) for end, t in schedule))
+    def scheduled(self, text: str, negative: bool = False) -> ScheduledConditioning:
+        key = (text, negative)
+        if key not in self._built:
+            schedule = prompting.prompt_schedule(
+                text, self.steps, hires_steps=self.hires_steps, use_old_scheduling=self.use_old_scheduling
+            )
+            self._built[key] = ScheduledConditioning(tuple(self.encoder.encode_schedule(schedule, negative)))
+        return self._built[key]
 
     def positive(self, prompt: str) -> ComposableConditioning:
         """A positive prompt: split on AND, each sub-prompt scheduled, with its weight."""
@@ -39,13 +39,9 @@ class ConditioningBuilder:
 
     def negative(self, prompt: str) -> ScheduledConditioning:
         """A negative prompt: scheduled and emphasised, but never split on AND (as A1111 does)."""
-        return self.scheduled(prompt)
+        return self.scheduled(prompt, negative=True)
 
     def batch(
         self, prompts: Sequence[str], negative_prompts: Sequence[str]
     ) -> tuple[list[ComposableConditioning], list[ScheduledConditioning]]:
         return [self.positive(p) for p in prompts], [self.negative(n) for n in negative_prompts]
-
-    @property
-    def encoded_texts(self) -> int:
-        return len(self._cache)

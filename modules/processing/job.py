@@ -59,10 +59,13 @@ class GenerationJob:
     inpaint_full_res_padding: int = 32
     inpainting_mask_invert: int = 0  # 1 = inpaint not masked
     initial_noise_multiplier: float | None = None
+    depth_map: Any = None  # PIL image for depth checkpoints (otherwise estimated by a model in models/depth)
     # output
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False
     extra_generation_params: dict[str, Any] = field(default_factory=dict)
+    # images a mode produces besides the results (e.g. the depth map used), shown after them
+    extra_outputs: list[Any] = field(default_factory=list)
 
     def validate(self) -> None:
         """Reject out-of-range values with a message naming the field (UI and API show it as is)."""

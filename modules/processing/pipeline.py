@@ -6,9 +6,11 @@ parsing), so a bad request fails fast with a clear message and wastes no compute
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from PIL import Image
 
 from modules import prompting
 from modules.models.bundle import ModelBundle
@@ -115,29 +117,44 @@ class JobPlan:
             params["Clip skip"] = self.clip_skip
         if settings["randn_source"] != "GPU":
             params["RNG"] = settings["randn_source"]
-        if settings["emphasis"] != "Original":
-            params["Emphasis"] = settings["emphasis"]
+        params.update(self.conditioning.encoder.extra_generation_params)  # TI hashes, Emphasis
         params.update(self.extra)
         params.update(job.extra_generation_params)
         params["Version"] = VERSION
         return params
 
 
-def plan_job(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> JobPlan:
+def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> Any:
     from modules.conditioning import PromptEncoder
 
-    count = job.batch_size * job.n_iter
-    seed = seeding.resolve_seed(job.seed)
-    subseed = seeding.resolve_seed(job.subseed)
-    all_seeds = seeding.all_seeds(seed, count)
-    encoder = PromptEncoder(
+    return PromptEncoder(
         bundle,
         clip_skip=job.clip_skip or int(settings["CLIP_stop_at_last_layers"]),
         emphasis=settings["emphasis"],
         embeddings=getattr(runtime, "embeddings", None),
         comma_padding_backtrack=int(settings["comma_padding_backtrack"]),
     )
-    builder = ConditioningBuilder(encoder, job.steps, use_old_scheduling=bool(settings["use_old_scheduling"]))
+
+
+def plan_job(
+    runtime: Any,
+    bundle: ModelBundle,
+    job: GenerationJob,
+    settings: Mapping[str, Any],
+    mode: str = "txt2img",
+    schedule_steps: int | None = None,
+) -> JobPlan:
+    """Resolve seeds and prompts; ``schedule_steps`` is the step count prompt schedules are built on."""
+    count = job.batch_size * job.n_iter
+    seed = seeding.resolve_seed(job.seed)
+    subseed = seeding.resolve_seed(job.subseed)
+    all_seeds = seeding.all_seeds(seed, count)
+    runtime.sampling_registry.resolve_sampler(job.sampler_name, job.scheduler)  # fail fast on bad names
+    builder = ConditioningBuilder(
+        make_encoder(runtime, bundle, job, settings),
+        schedule_steps or job.steps,
+        use_old_scheduling=bool(settings["use_old_scheduling"]),
+    )
     return JobPlan(
         job=job,
         bundle=bundle,
@@ -149,6 +166,7 @@ def plan_job(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Ma
         all_seeds=all_seeds,
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
+        mode=mode,
     )
 
 
@@ -162,11 +180,21 @@ def infotext(plan: JobPlan, index_in_job: int) -> str:
     )
 
 
-def finish_batch(runtime: Any, plan: JobPlan, batch: Batch, latents: Any, result: GenerationResult) -> None:
+def finish_batch(
+    runtime: Any,
+    plan: JobPlan,
+    batch: Batch,
+    latents: Any,
+    result: GenerationResult,
+    postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
+) -> None:
+    """Decode a batch, let the mode finish each image (e.g. paste back over the original), record and save."""
     images = vae.decode(plan.bundle, latents)
     start = batch.index * plan.job.batch_size
     for offset, image in enumerate(images):
         index = start + offset
+        if postprocess is not None:
+            image = postprocess(offset, image)
         text = infotext(plan, index)
         result.images.append(image)
         result.seeds.append(plan.all_seeds[index])

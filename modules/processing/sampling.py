@@ -15,8 +15,8 @@ from modules.models.bundle import Arch
 from modules.processing.vae import approximate_preview, check_finite
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
-from modules.sampling.denoiser import CFGDenoiser, SamplingInterrupted, UNetApply
-from modules.sampling.model_wrap import DiscreteDenoiser
+from modules.sampling.denoiser import AfterCFG, CFGDenoiser, DenoiserHooks, SamplingInterrupted, UNetApply
+from modules.sampling.model_wrap import make_denoiser
 from modules.sampling.rng import ImageNoiseSampler, ImageRNG
 from modules.sampling.sigmas import ModelSchedule
 
@@ -39,7 +39,26 @@ class SamplingRequest:
     # img2img: start from these latents at a fraction of the schedule instead of pure noise
     init_latent: torch.Tensor | None = None
     denoising_strength: float = 1.0
+    fix_steps: bool = False  # run exactly `steps` steps (hires pass; A1111's img2img_fix_steps option)
+    noise_multiplier: float = 1.0
     image_cond: torch.Tensor | None = None
+    is_hires: bool = False  # the hires fix's second pass: its schedule type is recorded as "Hires ..."
+    # inpainting: 1 = repaint, [1 or B, 1, h, w] at latent size; the rest is held to init_latent
+    latent_mask: torch.Tensor | None = None
+
+
+def img2img_steps(steps: int, strength: float, fix_steps: bool) -> tuple[int, int]:
+    """(schedule length, t_enc): A1111 runs the last t_enc + 1 steps of a schedule of that length."""
+    if fix_steps:
+        return int(steps / min(strength, 0.999)) if strength > 0 else 0, steps - 1
+    return steps, int(min(strength, 0.999) * steps)
+
+
+def steps_run(request: SamplingRequest) -> int:
+    """How many sampler steps the request takes (what its prompt schedules count)."""
+    if request.init_latent is None:
+        return request.steps
+    return img2img_steps(request.steps, request.denoising_strength, request.fix_steps)[1] + 1
 
 
 def resolve(runtime: Any, sampler_name: str, scheduler: str | None) -> tuple[Any, Any]:
@@ -82,11 +101,12 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
     bundle, job, settings = plan.bundle, plan.job, plan.settings
     sampler, schedule = resolve(runtime, request.sampler_name, request.scheduler)
     schedule_table = model_schedule(bundle)
-    sigmas = sampling_registry.build_sigmas(sampler, schedule, request.steps, schedule_table)
+    full_sigmas = sigmas = sampling_registry.build_sigmas(sampler, schedule, request.steps, schedule_table)
     if request.init_latent is not None:
-        # A1111 compatibility: img2img runs the last int(strength * steps) steps of the full schedule.
-        t_enc = int(min(request.denoising_strength, 0.999) * request.steps)
-        sigmas = sigmas[request.steps - t_enc - 1 :]
+        # A1111 compatibility: img2img runs the last t_enc + 1 steps of a schedule.
+        steps, t_enc = img2img_steps(request.steps, request.denoising_strength, request.fix_steps)
+        full_sigmas = sampling_registry.build_sigmas(sampler, schedule, steps, schedule_table)
+        sigmas = full_sigmas[steps - t_enc - 1 :]
     ensd = int(settings["eta_noise_seed_delta"] or 0)
     rng = ImageRNG(
         request.shape,
@@ -103,10 +123,12 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
     if request.init_latent is None:
         x = noise * sampling_registry.initial_noise_scale(sampler, float(sigmas[0]))
     else:
-        x = request.init_latent + noise * sigmas[0]
+        if request.noise_multiplier != 1.0:
+            plan.extra["Noise multiplier"] = request.noise_multiplier
+        x = request.init_latent + noise * request.noise_multiplier * sigmas[0]
     options, infotext = sampler_options(sampler, job, settings)
     plan.extra.update(infotext)
-    if request.scheduler not in (None, "", "Automatic") or schedule.name != "uniform":
+    if not request.is_hires and (request.scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
         plan.extra["Schedule type"] = schedule.label
     if ensd and sampler.uses_ensd:
         plan.extra["ENSD"] = ensd
@@ -120,7 +142,7 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
         h, w = request.shape[1] * bundle.vae_scale_factor, request.shape[2] * bundle.vae_scale_factor
         time_ids = torch.tensor([[h, w, 0, 0, h, w]] * len(request.seeds), dtype=torch.float32)
     denoiser = CFGDenoiser(
-        DiscreteDenoiser(UNetApply(bundle), schedule_table, bundle.prediction_type),
+        make_denoiser(sampler.denoiser, UNetApply(bundle), schedule_table, bundle.prediction_type),
         request.conds,
         request.unconds,
         request.cfg_scale,
@@ -128,9 +150,31 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
         image_cond=request.image_cond,
         time_ids=time_ids,
         should_stop=runtime.progress.should_stop,
-        hooks=getattr(runtime, "denoiser_hooks", None),
+        hooks=denoiser_hooks(runtime, request),
     )
-    return run_sampler(runtime, plan, sampler, denoiser, x, sigmas, noise_sampler, options)
+    samples = run_sampler(runtime, plan, sampler, denoiser, x, sigmas, noise_sampler, options)
+    if request.latent_mask is not None:
+        samples = hold_unmasked(samples, request.init_latent, request.latent_mask)
+    return samples
+
+
+def hold_unmasked(x: torch.Tensor, init_latent: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Keep the original latent where the mask is 0 (inpainting with any model)."""
+    return init_latent * (1 - mask) + x * mask
+
+
+def denoiser_hooks(runtime: Any, request: SamplingRequest) -> DenoiserHooks:
+    """The run's hooks: inpainting's latent blend first, then the extensions' (as A1111 orders them)."""
+    extension_hooks = getattr(runtime, "denoiser_hooks", None) or DenoiserHooks()
+    hooks = DenoiserHooks(list(extension_hooks.before_step), list(extension_hooks.after_cfg))
+    if request.latent_mask is not None:
+        init, mask = request.init_latent, request.latent_mask
+
+        def blend(after: AfterCFG) -> None:
+            after.denoised = hold_unmasked(after.denoised, init, mask)
+
+        hooks.after_cfg.insert(0, blend)
+    return hooks
 
 
 def run_sampler(

@@ -1,7 +1,7 @@
 """txt2img: a job in, images and their generation parameters out.
 
 Per batch: prompts -> conditioning schedules -> seeded noise -> sampler loop over the CFG denoiser ->
-VAE decode -> infotext (+ saving). Everything comes in explicitly: the runtime (model, progress) and
+(hires fix: upscale + second pass) -> VAE decode -> infotext (+ saving). Everything comes in explicitly: the runtime (model, progress) and
 the settings snapshot taken when the job started.
 """
 
@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modules.processing import sampling
+from modules.processing import hires, sampling
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, finish_batch, plan_job
 
 
 def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+    if job.enable_hr:
+        hires.validate(job)
     bundle = runtime.model()
     plan = plan_job(runtime, bundle, job, settings)
+    if job.enable_hr:
+        plan.extra.update(hires.infotext_params(job))
     result = plan.empty_result()
     for batch in plan.batches():
         if runtime.progress.interrupted:
@@ -25,6 +29,8 @@ def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> G
         if batch.index:
             runtime.progress.next_job()
         latents = sample_batch(runtime, plan, batch)
+        if job.enable_hr and not runtime.progress.should_stop():
+            latents = hires.second_pass(runtime, plan, batch, latents)
         finish_batch(runtime, plan, batch, latents, result)
     result.interrupted = runtime.progress.interrupted
     return result

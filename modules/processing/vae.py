@@ -48,19 +48,24 @@ def decode(bundle: ModelBundle, latents: torch.Tensor) -> list[Image.Image]:
 
 
 @torch.no_grad()
-def encode(
-    bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Pixels -> latents, sampling the VAE posterior (A1111 samples it too, seeded per job)."""
+def encode_pixels(bundle: ModelBundle, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """[-1, 1] pixels [B, 3, H, W] -> scaled latents, sampling the VAE posterior with ``generator``.
+
+    A1111 samples the posterior too (from the global RNG); a per-job generator keeps it reproducible.
+    """
     vae = bundle.vae
-    pixels = images_to_tensor(images).to(bundle.device, vae.dtype)
-    posterior = vae.encode(pixels).latent_dist
-    latents = posterior.sample(generator=generator).float()
+    posterior = vae.encode(pixels.to(bundle.device, vae.dtype)).latent_dist
+    noise = torch.randn(posterior.mean.shape, generator=generator, dtype=torch.float32)
+    latents = posterior.mean.float() + posterior.std.float() * noise.to(posterior.mean.device)
     check_finite(latents, "VAE encoder", vae.dtype)
     shift = getattr(vae.config, "shift_factor", None)
     if shift:
         latents = latents - shift
     return latents * bundle.vae_scaling_factor
+
+
+def encode(bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None) -> torch.Tensor:
+    return encode_pixels(bundle, images_to_tensor(images), generator)
 
 
 # Linear maps from the 4 latent channels to RGB, fitted on real SD images (published factors).

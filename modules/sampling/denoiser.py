@@ -155,9 +155,8 @@ class CFGDenoiser:
 
     def _guided(self, step: DenoiserStep) -> torch.Tensor:
         counts = [len(parts) for parts in step.text_cond]
-        repeats = torch.tensor(counts + [1] * len(counts))
         # Batch layout: every AND part of every image, then every image's negative prompt.
-        x_in = torch.cat([step.x.repeat_interleave(torch.tensor(counts), dim=0), step.x])
+        x_in = self._layout(step.x, counts)
         sigma = step.sigma.reshape(-1)
         sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
         sigma_in = torch.cat([sigma_per_image.repeat_interleave(torch.tensor(counts)), sigma_per_image])
@@ -165,12 +164,17 @@ class CFGDenoiser:
         cond_in, cond_mask = pad_and_stack(tokens)
         extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled()}
         if self.image_cond is not None:
-            extra["image_cond"] = self.image_cond.repeat_interleave(repeats, dim=0)
+            extra["image_cond"] = self._layout(self.image_cond, counts)
         if self.time_ids is not None:
-            extra["time_ids"] = self.time_ids.repeat_interleave(repeats, dim=0)
+            extra["time_ids"] = self._layout(self.time_ids, counts)
         out = self.model(x_in, sigma_in, **extra)
         self.unet_calls += 1
         return self._combine(out, counts)
+
+    @staticmethod
+    def _layout(per_image: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """Rows per image -> rows per UNet batch entry: one per AND part, then one for the negative."""
+        return torch.cat([per_image.repeat_interleave(torch.tensor(counts), dim=0), per_image])
 
     def _combine(self, out: torch.Tensor, counts: list[int]) -> torch.Tensor:
         n_cond = sum(counts)

@@ -1,0 +1,127 @@
+"""Hires fix: upscale the first pass (in latent space or as pixels) and refine it with a second,
+img2img-like pass that has its own steps, denoising strength, sampler and prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from modules.processing import sampling, vae
+from modules.processing.conditioning import ConditioningBuilder
+from modules.processing.job import GenerationJob
+from modules.processing.pipeline import Batch, JobPlan, make_encoder
+
+DEFAULT_STRENGTH = 0.7
+
+# name -> (torch interpolate mode, antialias); these work on latents, without a VAE round trip.
+LATENT_UPSCALERS = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+IMAGE_UPSCALERS = {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+
+
+def upscaler_names() -> list[str]:
+    return [*LATENT_UPSCALERS, *IMAGE_UPSCALERS]
+
+
+@dataclass(frozen=True)
+class HiresSize:
+    width: int  # the size the upscaled image is made at
+    height: int
+    truncate_x: int = 0  # latent columns/rows to crop so a resize-to target is filled exactly
+    truncate_y: int = 0
+
+
+def target_size(job: GenerationJob) -> HiresSize:
+    """A1111's rule: scale by hr_scale, or resize to hr_resize_x/y keeping the aspect (cropping to fill)."""
+    w, h = job.width, job.height
+    if not job.hr_resize_x and not job.hr_resize_y:
+        return HiresSize(int(w * job.hr_scale), int(h * job.hr_scale))
+    if not job.hr_resize_y:
+        return HiresSize(job.hr_resize_x, job.hr_resize_x * h // w)
+    if not job.hr_resize_x:
+        return HiresSize(job.hr_resize_y * w // h, job.hr_resize_y)
+    if w / h < job.hr_resize_x / job.hr_resize_y:
+        x, y = job.hr_resize_x, job.hr_resize_x * h // w
+    else:
+        x, y = job.hr_resize_y * w // h, job.hr_resize_y
+    return HiresSize(x, y, (x - job.hr_resize_x) // 8, (y - job.hr_resize_y) // 8)
+
+
+def validate(job: GenerationJob) -> None:
+    if job.hr_upscaler not in LATENT_UPSCALERS and job.hr_upscaler not in IMAGE_UPSCALERS:
+        raise ValueError(f"hr_upscaler {job.hr_upscaler!r} is not one of: {', '.join(upscaler_names())}")
+    size = target_size(job)
+    if not (8 <= size.width <= 4096 and 8 <= size.height <= 4096):
+        raise ValueError(f"hires fix target size {size.width}x{size.height} is out of range (8..4096)")
+
+
+def infotext_params(job: GenerationJob) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if job.hr_resize_x or job.hr_resize_y:
+        params["Hires resize"] = f"{job.hr_resize_x}x{job.hr_resize_y}"
+    else:
+        params["Hires upscale"] = job.hr_scale
+    if job.hr_second_pass_steps:
+        params["Hires steps"] = job.hr_second_pass_steps
+    params["Hires upscaler"] = job.hr_upscaler
+    params["Denoising strength"] = strength(job)
+    if job.hr_sampler_name and job.hr_sampler_name != job.sampler_name:
+        params["Hires sampler"] = job.hr_sampler_name
+    if job.hr_scheduler and job.hr_scheduler != job.scheduler:
+        params["Hires schedule type"] = job.hr_scheduler
+    if job.hr_prompt and job.hr_prompt != job.prompt:
+        params["Hires prompt"] = job.hr_prompt
+    if job.hr_negative_prompt and job.hr_negative_prompt != job.negative_prompt:
+        params["Hires negative prompt"] = job.hr_negative_prompt
+    return params
+
+
+def strength(job: GenerationJob) -> float:
+    return DEFAULT_STRENGTH if job.denoising_strength is None else float(job.denoising_strength)
+
+
+def upscale(plan: JobPlan, latents: torch.Tensor, size: HiresSize, seed: int) -> torch.Tensor:
+    bundle, job = plan.bundle, plan.job
+    factor = bundle.vae_scale_factor
+    hw = (size.height // factor, size.width // factor)
+    if job.hr_upscaler in LATENT_UPSCALERS:
+        mode, antialias = LATENT_UPSCALERS[job.hr_upscaler]
+        upscaled = F.interpolate(latents, size=hw, mode=mode, antialias=antialias)
+    else:
+        images = [img.resize((size.width, size.height), IMAGE_UPSCALERS[job.hr_upscaler])
+                  for img in vae.decode(bundle, latents)]
+        upscaled = vae.encode(bundle, images, torch.Generator().manual_seed(seed))
+    ty, tx = size.truncate_y, size.truncate_x
+    return upscaled[:, :, ty // 2 : upscaled.shape[2] - (ty + 1) // 2, tx // 2 : upscaled.shape[3] - (tx + 1) // 2]
+
+
+def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor) -> torch.Tensor:
+    job, settings = plan.job, plan.settings
+    steps = job.hr_second_pass_steps or job.steps
+    # The second pass's prompt schedule sees fractions 1.0..2.0 and integers from steps + 1 (A1111).
+    builder = ConditioningBuilder(
+        make_encoder(runtime, plan.bundle, job, settings), job.steps, hires_steps=steps,
+        use_old_scheduling=bool(settings["use_old_scheduling"]),
+    )
+    prompts = [job.hr_prompt or p for p in batch.prompts]
+    negatives = [job.hr_negative_prompt or n for n in batch.negative_prompts]
+    conds, unconds = builder.batch(prompts, negatives)
+    init_latent = upscale(plan, latents, target_size(job), batch.seeds[0])
+    runtime.progress.textinfo = "hires fix"
+    request = sampling.SamplingRequest(
+        conds=conds, unconds=unconds, shape=tuple(init_latent.shape[1:]), seeds=batch.seeds,
+        subseeds=batch.subseeds, steps=steps, sampler_name=job.hr_sampler_name or job.sampler_name,
+        scheduler=job.hr_scheduler or job.scheduler, cfg_scale=job.cfg_scale, init_latent=init_latent,
+        denoising_strength=strength(job), fix_steps=True, is_hires=True,
+    )
+    return sampling.sample(runtime, plan, request)

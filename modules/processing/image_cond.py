@@ -1,0 +1,52 @@
+"""Extra UNet input channels: the masked-image conditioning of 9-channel inpainting models and the depth
+map of 5-channel depth models. Plain 4-channel models get none."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from modules.models.bundle import ModelBundle
+from modules.processing import vae
+
+
+def needs_image_cond(bundle: ModelBundle) -> bool:
+    return bundle.unet_in_channels != bundle.latent_channels
+
+
+def inpainting_cond(
+    bundle: ModelBundle,
+    images: list[Image.Image],
+    mask: torch.Tensor | None,
+    latent_hw: tuple[int, int],
+    mask_weight: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """[B, 5, h, w]: the latent-size mask, then the VAE latent of the image with the masked area blanked.
+
+    ``mask`` is [B or 1, 1, H, W] in pixel space (1 = repaint) or None (whole image repaints, as for txt2img
+    and plain img2img on an inpainting model). A1111's "inpainting conditioning mask strength" blends
+    between the blanked (1.0) and the untouched (0.0) image.
+    """
+    pixels = vae.images_to_tensor(images)
+    if mask is None:
+        mask = torch.ones(1, 1, *pixels.shape[-2:])
+    mask = torch.round(mask.float())
+    blanked = torch.lerp(pixels, pixels * (1.0 - mask), mask_weight)
+    latents = vae.encode_pixels(bundle, blanked, generator)
+    small_mask = F.interpolate(mask, size=latent_hw).expand(latents.shape[0], 1, *latent_hw)
+    return torch.cat([small_mask, latents], dim=1)
+
+
+def blank_images(width: int, height: int, count: int) -> list[Image.Image]:
+    """The mid-grey images A1111 encodes as the "image" of an inpainting model's txt2img conditioning."""
+    return [Image.new("RGB", (width, height), (127, 127, 127)) for _ in range(count)]
+
+
+def depth_cond(depth: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
+    """[B, 1, h, w]: a depth map resized to latent size and normalised to -1..1 per image."""
+    depth = F.interpolate(depth.float(), size=latent_hw, mode="bicubic", align_corners=False)
+    low = depth.amin(dim=(1, 2, 3), keepdim=True)
+    high = depth.amax(dim=(1, 2, 3), keepdim=True)
+    return 2.0 * (depth - low) / (high - low).clamp(min=1e-8) - 1.0

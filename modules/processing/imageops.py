@@ -1,0 +1,143 @@
+"""Pixel-space helpers for img2img and inpainting: resize modes, masks, crop regions, fill, overlay.
+
+Each behaviour mirrors what users know from AUTOMATIC1111's web UI, so the same inputs give the same
+framing and the same blending.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+LANCZOS = Image.Resampling.LANCZOS
+
+RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
+
+
+def resize_image(mode: int, image: Image.Image, width: int, height: int) -> Image.Image:
+    """Fit ``image`` to width x height: 0 stretch, 1 cover and centre-crop, 2 fit and fill the bands.
+
+    Mode 3 (latent upscale) is done on latents by the caller; here it behaves like mode 0.
+    """
+    if mode in (0, 3):
+        return image.resize((width, height), LANCZOS)
+    ratio, src_ratio = width / height, image.width / image.height
+    if mode == 1:
+        scale_w = width if ratio > src_ratio else image.width * height // image.height
+        scale_h = height if ratio <= src_ratio else image.height * width // image.width
+        resized = image.resize((scale_w, scale_h), LANCZOS)
+        canvas = Image.new("RGB", (width, height))
+        canvas.paste(resized, (width // 2 - scale_w // 2, height // 2 - scale_h // 2))
+        return canvas
+    if mode == 2:
+        return _resize_and_fill(image, width, height)
+    raise ValueError(f"resize_mode must be 0..3 (got {mode})")
+
+
+def _resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image:
+    ratio, src_ratio = width / height, image.width / image.height
+    scale_w = width if ratio < src_ratio else image.width * height // image.height
+    scale_h = height if ratio >= src_ratio else image.height * width // image.width
+    resized = image.resize((scale_w, scale_h), LANCZOS)
+    canvas = Image.new("RGB", (width, height))
+    canvas.paste(resized, (width // 2 - scale_w // 2, height // 2 - scale_h // 2))
+    # A1111 compatibility: the empty bands are filled by stretching the image's outermost row/column.
+    if ratio < src_ratio:
+        fill = height // 2 - scale_h // 2
+        if fill > 0:
+            canvas.paste(resized.resize((width, fill), box=(0, 0, width, 0)), (0, 0))
+            canvas.paste(resized.resize((width, fill), box=(0, resized.height, width, resized.height)),
+                         (0, fill + scale_h))
+    elif ratio > src_ratio:
+        fill = width // 2 - scale_w // 2
+        if fill > 0:
+            canvas.paste(resized.resize((fill, height), box=(0, 0, 0, height)), (0, 0))
+            canvas.paste(resized.resize((fill, height), box=(resized.width, 0, resized.width, height)),
+                         (fill + scale_w, 0))
+    return canvas
+
+
+def prepare_mask(mask: Image.Image, invert: bool, blur: int) -> Image.Image:
+    """L-mode mask, white = repaint; optionally inverted ("Inpaint not masked") and Gaussian-blurred."""
+    mask = mask.convert("L")
+    if invert:
+        mask = ImageOps.invert(mask)
+    if blur > 0:
+        mask = mask.filter(ImageFilter.GaussianBlur(blur))
+    return mask
+
+
+def masked_region(mask: Image.Image, padding: int) -> tuple[int, int, int, int] | None:
+    """Bounding box (x1, y1, x2, y2) of the mask's non-zero pixels grown by padding, or None if empty."""
+    box = mask.getbbox()
+    if box is None:
+        return None
+    x1, y1, x2, y2 = box
+    return (max(x1 - padding, 0), max(y1 - padding, 0), min(x2 + padding, mask.width),
+            min(y2 + padding, mask.height))
+
+
+def expand_region_to_ratio(region: tuple[int, int, int, int], width: int, height: int,
+                           image_width: int, image_height: int) -> tuple[int, int, int, int]:
+    """Grow a crop region so it has the target's aspect ratio, staying inside the image where possible."""
+    x1, y1, x2, y2 = region
+    ratio = width / height
+    crop_w, crop_h = x2 - x1, y2 - y1
+    if crop_w / crop_h < ratio:
+        desired_w = crop_h * ratio
+        grow = (desired_w - crop_w) / 2
+        x1, x2 = x1 - grow, x2 + grow
+        if x1 < 0:
+            x2, x1 = x2 - x1, 0
+        if x2 > image_width:
+            x1, x2 = x1 - (x2 - image_width), image_width
+        x1 = max(x1, 0)
+    else:
+        desired_h = crop_w / ratio
+        grow = (desired_h - crop_h) / 2
+        y1, y2 = y1 - grow, y2 + grow
+        if y1 < 0:
+            y2, y1 = y2 - y1, 0
+        if y2 > image_height:
+            y1, y2 = y1 - (y2 - image_height), image_height
+        y1 = max(y1, 0)
+    return int(x1), int(y1), int(x2), int(y2)
+
+
+def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """"Masked content: fill": replace the masked area with ever blurrier copies of its surroundings."""
+    background = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    keep = ImageOps.invert(mask.convert("L"))
+    source = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    source.paste(image.convert("RGBA"), mask=keep)
+    for radius, repeats in ((256, 1), (64, 1), (16, 2), (4, 4), (2, 2), (0, 1)):
+        blurred = source.filter(ImageFilter.GaussianBlur(radius)).convert("RGBa")
+        for _ in range(repeats):
+            background.alpha_composite(blurred.convert("RGBA"))
+    filled = background.convert("RGB")
+    filled.paste(image.convert("RGB"), mask=keep)
+    return filled
+
+
+def overlay_original(result: Image.Image, original: Image.Image, mask: Image.Image,
+                     region: tuple[int, int, int, int] | None = None) -> Image.Image:
+    """Paste the generated pixels back over the original, blended by the (blurred) mask.
+
+    Pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
+    ``result`` is the processed crop and is first scaled back into that region of the original.
+    """
+    original = original.convert("RGB")
+    if region is not None:
+        x1, y1, x2, y2 = region
+        placed = original.copy()
+        placed.paste(result.convert("RGB").resize((x2 - x1, y2 - y1), LANCZOS), (x1, y1))
+        result = placed
+    elif result.size != original.size:
+        result = result.resize(original.size, LANCZOS)
+    return Image.composite(result.convert("RGB"), original, mask.convert("L").resize(original.size))
+
+
+def latent_mask(mask: Image.Image, latent_width: int, latent_height: int, round_mask: bool = True) -> np.ndarray:
+    """The mask at latent resolution as floats in 0..1 (1 = repaint); rounded as A1111 does by default."""
+    small = np.asarray(mask.convert("L").resize((latent_width, latent_height), LANCZOS), dtype=np.float32) / 255
+    return np.around(small) if round_mask else small

@@ -1,0 +1,195 @@
+"""img2img and inpainting: a job with init images (and a mask) in, images and parameters out.
+
+The init image is framed to the job's size (resize mode), encoded by the VAE and noised to the level the
+denoising strength selects; the sampler then runs the rest of the schedule. With a mask, only the
+masked area is repainted: the latent is held to the original outside it at every step (any model), a
+9-channel inpainting model also sees the masked image, and the result is pasted back over the original.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from modules.processing import image_cond, imageops, sampling, vae
+from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.pipeline import Batch, JobPlan, finish_batch, plan_job
+
+DEFAULT_STRENGTH = 0.75
+MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
+
+
+@dataclass
+class PreparedImage:
+    """One init image framed for sampling, and how to put the result back."""
+
+    image: Image.Image  # what gets encoded, at the job's size
+    original: Image.Image | None = None  # what the result is pasted over (inpainting)
+    mask: Image.Image | None = None  # at the job's size, 255 = repaint (blurred)
+    overlay_mask: Image.Image | None = None  # at the original's size, for pasting back
+    region: tuple[int, int, int, int] | None = None  # "only masked": the crop in the original
+
+
+def strength(job: GenerationJob) -> float:
+    return DEFAULT_STRENGTH if job.denoising_strength is None else float(job.denoising_strength)
+
+
+def prepare(job: GenerationJob, image: Image.Image) -> PreparedImage:
+    image = image.convert("RGB")
+    if job.mask is None:
+        return PreparedImage(imageops.resize_image(job.resize_mode, image, job.width, job.height))
+    mask = imageops.prepare_mask(job.mask.resize(image.size), bool(job.inpainting_mask_invert), job.mask_blur)
+    region = None
+    if job.inpaint_full_res:
+        found = imageops.masked_region(mask, job.inpaint_full_res_padding)
+        if found is not None:
+            region = imageops.expand_region_to_ratio(found, job.width, job.height, image.width, image.height)
+    if region is not None:
+        crop = image.crop(region).resize((job.width, job.height), imageops.LANCZOS)
+        crop_mask = mask.crop(region).resize((job.width, job.height), imageops.LANCZOS)
+    else:
+        crop = imageops.resize_image(job.resize_mode, image, job.width, job.height)
+        crop_mask = imageops.resize_image(job.resize_mode, mask.convert("RGB"), job.width, job.height).convert("L")
+    if job.inpainting_fill == 0:
+        crop = imageops.fill_masked(crop, crop_mask)
+    return PreparedImage(crop, original=image, mask=crop_mask, overlay_mask=mask, region=region)
+
+
+def validate(job: GenerationJob) -> None:
+    if not job.init_images:
+        raise ValueError("init_images: img2img needs at least one input image")
+    if len(job.init_images) not in (1, job.batch_size):
+        raise ValueError(
+            f"init_images: got {len(job.init_images)} images for batch size {job.batch_size}; "
+            "pass one image or one per batch item"
+        )
+    if not 0 <= strength(job) <= 1:
+        raise ValueError(f"denoising_strength must be between 0 and 1 (got {job.denoising_strength})")
+    if job.inpainting_fill not in range(4):
+        raise ValueError(f"inpainting_fill must be 0..3 (got {job.inpainting_fill})")
+
+
+def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+    validate(job)
+    bundle = runtime.model()
+    prepared = [prepare(job, image) for image in job.init_images]
+    if len(prepared) == 1:
+        prepared = prepared * job.batch_size
+    probe = sampling.SamplingRequest([], [], (0, 0, 0), [], [], job.steps, job.sampler_name, job.scheduler,
+                                     job.cfg_scale, init_latent=torch.zeros(1), denoising_strength=strength(job),
+                                     fix_steps=bool(settings["img2img_fix_steps"]))
+    # The prompt schedule counts the steps of the shortened run, so [a:b:0.5] switches halfway through it.
+    plan = plan_job(runtime, bundle, job, settings, mode="img2img", schedule_steps=sampling.steps_run(probe))
+    plan.extra.update(infotext_params(job))
+    result = plan.empty_result()
+    for batch in plan.batches():
+        if runtime.progress.interrupted:
+            break
+        if batch.index:
+            runtime.progress.next_job()
+        latents = sample_batch(runtime, plan, batch, prepared)
+        finish_batch(runtime, plan, batch, latents, result, postprocess=paste_back(prepared, bool(settings["img2img_overlay_original"])))
+    result.interrupted = runtime.progress.interrupted
+    return result
+
+
+def infotext_params(job: GenerationJob) -> dict[str, Any]:
+    params: dict[str, Any] = {"Denoising strength": strength(job)}
+    if job.resize_mode:
+        params["Resize mode"] = imageops.RESIZE_MODES[job.resize_mode]
+    if job.mask is not None:
+        params["Mask blur"] = job.mask_blur
+        if job.inpainting_mask_invert:
+            params["Mask mode"] = "Inpaint not masked"
+        params["Masked content"] = MASKED_CONTENT[job.inpainting_fill]
+        if job.inpaint_full_res:
+            params["Inpaint area"] = "Only masked"
+            params["Masked area padding"] = job.inpaint_full_res_padding
+    return params
+
+
+def paste_back(prepared: list[PreparedImage], overlay: bool):  # noqa: ANN201 - finish_batch's postprocess
+    """Put inpainted pixels back over the original; "only masked" crops always go back into place."""
+
+    def postprocess(offset: int, image: Image.Image) -> Image.Image:
+        item = prepared[offset]
+        if item.original is None or not (overlay or item.region):
+            return image
+        mask = item.overlay_mask if overlay else Image.new("L", item.original.size, 255)
+        return imageops.overlay_original(image, item.original, mask, item.region)
+
+    return postprocess
+
+
+def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[PreparedImage]) -> torch.Tensor:
+    job, bundle, settings = plan.job, plan.bundle, plan.settings
+    generator = torch.Generator().manual_seed(batch.seeds[0])
+    images = [p.image for p in prepared]
+    if job.resize_mode == 3:
+        init_latent = encode_and_upscale(bundle, job, generator)
+    else:
+        init_latent = vae.encode(bundle, images, generator)
+    latent_hw = tuple(init_latent.shape[-2:])
+    mask = latent_mask(prepared, latent_hw, bool(settings["mask_round"]))
+    if mask is not None and job.inpainting_fill in (2, 3):
+        fill = torch.randn(init_latent.shape, generator=generator) if job.inpainting_fill == 2 else 0
+        init_latent = init_latent * (1 - mask) + fill * mask
+    conds, unconds = plan.conditioning.batch(batch.prompts, batch.negative_prompts)
+    if strength(job) == 0:
+        # Strength 0 means "unchanged": return the input through encode/decode without any sampling.
+        return init_latent
+    request = sampling.SamplingRequest(
+        conds=conds, unconds=unconds, shape=tuple(init_latent.shape[1:]), seeds=batch.seeds,
+        subseeds=batch.subseeds, steps=job.steps, sampler_name=job.sampler_name, scheduler=job.scheduler,
+        cfg_scale=job.cfg_scale, init_latent=init_latent, denoising_strength=strength(job),
+        fix_steps=bool(settings["img2img_fix_steps"]),
+        noise_multiplier=job.initial_noise_multiplier or float(settings["initial_noise_multiplier"]),
+        image_cond=make_image_cond(runtime, plan, prepared, latent_hw, generator),
+        latent_mask=mask,
+    )
+    return sampling.sample(runtime, plan, request)
+
+
+def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:
+    """Resize mode 3: encode at the input's own size, then upscale the latents bilinearly."""
+    factor = bundle.vae_scale_factor
+    latents = []
+    for image in job.init_images:
+        w, h = (max(factor, image.width // factor * factor), max(factor, image.height // factor * factor))
+        encoded = vae.encode(bundle, [image.convert("RGB").resize((w, h), imageops.LANCZOS)], generator)
+        latents.append(F.interpolate(encoded, size=(job.height // factor, job.width // factor), mode="bilinear"))
+    stacked = torch.cat(latents)
+    return stacked.expand(job.batch_size, *stacked.shape[1:]) if len(latents) == 1 else stacked
+
+
+def latent_mask(prepared: list[PreparedImage], latent_hw: tuple[int, int], round_mask: bool) -> torch.Tensor | None:
+    if prepared[0].mask is None:
+        return None
+    h, w = latent_hw
+    masks = [imageops.latent_mask(p.mask, w, h, round_mask) for p in prepared]
+    return torch.from_numpy(np.stack(masks)).unsqueeze(1)
+
+
+def make_image_cond(runtime: Any, plan: JobPlan, prepared: list[PreparedImage], latent_hw: tuple[int, int],
+                    generator: torch.Generator) -> torch.Tensor | None:
+    bundle, job = plan.bundle, plan.job
+    if not image_cond.needs_image_cond(bundle):
+        return None
+    if bundle.unet_in_channels == bundle.latent_channels + 1:
+        from modules.processing import depth
+
+        return depth.depth_cond_for(runtime, job, [p.image for p in prepared], latent_hw)
+    pixel_mask = None
+    if prepared[0].mask is not None:
+        arrays = [np.asarray(p.mask, dtype=np.float32) / 255 for p in prepared]
+        pixel_mask = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
+    return image_cond.inpainting_cond(
+        bundle, [p.image for p in prepared], pixel_mask, latent_hw,
+        mask_weight=float(plan.settings["inpainting_mask_weight"]), generator=generator,
+    )
