@@ -21,30 +21,44 @@ def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = cmd_args.parse(argv)
+    early, _ = cmd_args.build_parser().parse_known_args(argv)
     # Before any hub library is imported: they read their offline switches at import time.
-    offline.enable(block_network=not (args.allow_network or args.share))
+    offline.enable(block_network=not (early.allow_network or early.share))
 
+    from modules.extensions import startup
     from modules.runtime import Runtime
     from modules.ui import app
 
-    runtime = Runtime(args)
+    args, extensions, _ = startup.prepare(argv)
+    runtime = Runtime(args, extensions)
+    extensions.call("ui_settings", runtime.options)
     print(f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')})...", flush=True)
     runtime.model()
+    if args.nowebui:
+        from modules.api.server import serve_api_only
+
+        serve_api_only(runtime, args, parse_auth(args.api_auth))
+        return
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
-    demo.launch(
+    server_app, _, _ = demo.launch(
         server_name=args.server_name,
         server_port=args.port,
         share=args.share,
         auth=parse_auth(args.gradio_auth),
         theme=app.theme(runtime.options.get("ui_theme")),
         css=app.css(),
-        head=app.head_html(),
+        head=app.head_html(runtime.options.get("ui_theme")),
         inbrowser=False,
         ssr_mode=False,
         quiet=False,
+        prevent_thread_lock=True,  # returns the running app, so the API can be attached to it
     )
+    if args.api:
+        from modules.api.server import attach
+
+        attach(server_app, runtime, parse_auth(args.api_auth))
+    demo.block_thread()
 
 
 if __name__ == "__main__":

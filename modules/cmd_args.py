@@ -62,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    args = build_parser().parse_args(argv)
+    return finish(build_parser().parse_args(argv))
+
+
+def finish(args: argparse.Namespace) -> argparse.Namespace:
+    """Defaults that depend on other flags."""
     if args.port is None:
         args.port = 7861 if args.nowebui else 7860
     if args.server_name is None:

@@ -15,6 +15,8 @@ import torch
 
 from modules import devices, paths
 from modules.conditioning import EmbeddingDatabase
+from modules.extensions.registry import ExtensionRegistry
+from modules.extensions.runner import ScriptRunner
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
 from modules.models.manager import LoadOptions, ModelManager
@@ -23,11 +25,15 @@ from modules.paths import Paths
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.progress import Progress
 from modules.sampling.registry import default_registry
+from modules.styles import StyleDatabase
 
 
 class Runtime:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, extensions: ExtensionRegistry | None = None) -> None:
         self.args = args
+        self.extensions = extensions or ExtensionRegistry()
+        self.scripts = ScriptRunner(self.extensions)
+        self.denoiser_hooks = self.scripts.denoiser_hooks()
         self.paths = Paths.from_data_dir(
             args.data_dir,
             ckpt_dir=args.ckpt_dir,
@@ -50,10 +56,12 @@ class Runtime:
             options=LoadOptions(device=self.device, dtype=self.dtype, offload=offload,
                                 vae=self.options.get("sd_vae")),
         )
+        self.styles = StyleDatabase(self.paths.styles_file)
         self.embeddings = EmbeddingDatabase([self.paths.embeddings_dir, paths.BUNDLED_EMBEDDINGS])
         self.embeddings.load()
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
+        self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
 
     def model(self) -> ModelBundle:
         """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed."""
@@ -64,10 +72,14 @@ class Runtime:
             self.models.refresh()
         wanted = self.options.get("sd_model_checkpoint") or (str(self.args.ckpt) if self.args.ckpt else "")
         try:
-            return self.models.get(wanted) if wanted else self.models.get(self.models.titles()[0])
+            bundle = self.models.get(wanted) if wanted else self.models.get(self.models.titles()[0])
         except KeyError:
             print(f"Checkpoint {wanted!r} not found; loading {self.models.titles()[0]} instead.")
-            return self.models.get(self.models.titles()[0])
+            bundle = self.models.get(self.models.titles()[0])
+        if bundle is not self._announced:
+            self._announced = bundle
+            self.extensions.call("model_loaded", bundle)
+        return bundle
 
     def select_checkpoint(self, query: str) -> ModelBundle:
         """Switch the checkpoint used by the next generation (waits for a running one to finish)."""

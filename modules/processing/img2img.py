@@ -19,7 +19,7 @@ from PIL import Image
 
 from modules.processing import image_cond, imageops, sampling, vae
 from modules.processing.job import GenerationJob, GenerationResult
-from modules.processing.pipeline import Batch, JobPlan, finish_batch, plan_job
+from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
 DEFAULT_STRENGTH = 0.75
 MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
@@ -76,8 +76,13 @@ def validate(job: GenerationJob) -> None:
 
 
 def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+    if job.script_name and job.script_name != "None":
+        return run_selected_script(runtime, job, settings, "img2img", generate_images)
+    return generate_images(runtime, job, settings)
+
+
+def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     validate(job)
-    bundle = runtime.model()
     prepared = [prepare(job, image) for image in job.init_images]
     if len(prepared) == 1:
         prepared = prepared * job.batch_size
@@ -85,18 +90,13 @@ def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> G
                                      job.cfg_scale, init_latent=torch.zeros(1), denoising_strength=strength(job),
                                      fix_steps=bool(settings["img2img_fix_steps"]))
     # The prompt schedule counts the steps of the shortened run, so [a:b:0.5] switches halfway through it.
-    plan = plan_job(runtime, bundle, job, settings, mode="img2img", schedule_steps=sampling.steps_run(probe))
+    plan = plan_job(runtime, runtime.model(), job, settings, mode="img2img",
+                    schedule_steps=sampling.steps_run(probe))
+    plan.generate = generate_images
     plan.extra.update(infotext_params(job))
-    result = plan.empty_result()
-    for batch in plan.batches():
-        if runtime.progress.interrupted:
-            break
-        if batch.index:
-            runtime.progress.next_job()
-        latents = sample_batch(runtime, plan, batch, prepared)
-        finish_batch(runtime, plan, batch, latents, result, postprocess=paste_back(prepared, bool(settings["img2img_overlay_original"])))
-    result.interrupted = runtime.progress.interrupted
-    return result
+    overlay = bool(settings["img2img_overlay_original"])
+    return run_batches(runtime, plan, lambda batch: sample_batch(runtime, plan, batch, prepared),
+                       postprocess=paste_back(prepared, overlay))
 
 
 def infotext_params(job: GenerationJob) -> dict[str, Any]:

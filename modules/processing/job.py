@@ -60,6 +60,10 @@ class GenerationJob:
     inpainting_mask_invert: int = 0  # 1 = inpaint not masked
     initial_noise_multiplier: float | None = None
     depth_map: Any = None  # PIL image for depth checkpoints (otherwise estimated by a model in models/depth)
+    # scripts (extensions): the selected script and the always-on scripts' args, as the API sends them
+    script_name: str | None = None
+    script_args: list[Any] = field(default_factory=list)
+    alwayson_scripts: dict[str, Any] = field(default_factory=dict)
     # output
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False

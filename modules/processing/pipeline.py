@@ -34,6 +34,13 @@ class Batch:
 
 @dataclass
 class JobPlan:
+    """A job being run: what scripts see as ``p`` (the extension API's ``JobContext``).
+
+    ``all_prompts``/``all_negative_prompts``/``all_seeds``/``all_subseeds`` are per image and may be
+    changed by scripts before the first batch; ``extra`` (alias ``extra_generation_params``) holds
+    parameters-text pairs; ``bundle`` (alias ``model``) is the model in use.
+    """
+
     job: GenerationJob
     bundle: ModelBundle
     settings: Mapping[str, Any]
@@ -46,20 +53,28 @@ class JobPlan:
     conditioning: ConditioningBuilder
     mode: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # infotext pairs set while running (Schedule type...)
+    runtime: Any = None
+    generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
+
+    @property
+    def extra_generation_params(self) -> dict[str, Any]:
+        return self.extra
+
+    @property
+    def model(self) -> ModelBundle:
+        return self.bundle
+
+    def process_images(self, job: GenerationJob) -> GenerationResult:
+        """Run another job of this mode inside the current one (selectable scripts' ``run``)."""
+        job.validate()
+        return self.generate(self.runtime, job, self.settings)
 
     def batches(self) -> Iterator[Batch]:
         size = self.job.batch_size
         for index in range(self.job.n_iter):
             window = slice(index * size, (index + 1) * size)
-            prompts, networks = [], []
-            for text in self.all_prompts[window]:
-                stripped, calls = prompting.extract_extra_networks(text)
-                prompts.append(stripped)
-                networks.append(calls)
-            negatives = [prompting.extract_extra_networks(t)[0] for t in self.all_negative_prompts[window]]
-            yield Batch(
-                index, prompts, negatives, self.all_seeds[window], self.all_subseeds[window], networks
-            )
+            yield Batch(index, self.all_prompts[window], self.all_negative_prompts[window],
+                        self.all_seeds[window], self.all_subseeds[window])
 
     def empty_result(self) -> GenerationResult:
         return GenerationResult(
@@ -161,13 +176,76 @@ def plan_job(
         settings=settings,
         seed=seed,
         subseed=subseed,
-        all_prompts=[job.prompt] * count,
-        all_negative_prompts=[job.negative_prompt] * count,
+        all_prompts=[styled(runtime, job.prompt, job.styles, negative=False)] * count,
+        all_negative_prompts=[styled(runtime, job.negative_prompt, job.styles, negative=True)] * count,
         all_seeds=all_seeds,
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
         mode=mode,
+        runtime=runtime,
     )
+
+
+def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
+    """The prompt with the job's styles (styles.csv) applied, as A1111 applies them at generation time."""
+    database = getattr(runtime, "styles", None)
+    if not styles or database is None:
+        return prompt
+    if negative:
+        return database.apply_negative_styles_to_prompt(prompt, styles)
+    return database.apply_styles_to_prompt(prompt, styles)
+
+
+def run_selected_script(
+    runtime: Any, job: GenerationJob, settings: Mapping[str, Any], mode: str,
+    generate: Callable[[Any, GenerationJob, Mapping[str, Any]], GenerationResult],
+) -> GenerationResult:
+    """A selectable script (X/Y/Z plot, prompt matrix...) runs the job its own way, or falls through."""
+    script = runtime.scripts.find(job.script_name, is_img2img=mode == "img2img")
+    plan = plan_job(runtime, runtime.model(), job, settings, mode=mode)
+    plan.generate = generate
+    result = script.run(plan, *job.script_args)
+    return result if result is not None else generate(runtime, job, settings)
+
+
+def run_batches(
+    runtime: Any,
+    plan: JobPlan,
+    sample_batch: Callable[[Batch], Any],
+    postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
+) -> GenerationResult:
+    """The batch loop every mode shares, with the scripts' and extra networks' hooks around it."""
+    scripts = runtime.scripts
+    scripts.call(plan, "process")
+    result = plan.empty_result()
+    try:
+        for batch in plan.batches():
+            if runtime.progress.interrupted:
+                break
+            if batch.index:
+                runtime.progress.next_job()
+            hook_args = dict(batch_number=batch.index, prompts=batch.prompts, seeds=batch.seeds,
+                             subseeds=batch.subseeds)
+            scripts.call(plan, "before_process_batch", **hook_args)
+            strip_extra_networks(batch)
+            scripts.activate_networks(plan, batch.extra_networks)
+            scripts.call(plan, "process_batch", **hook_args)
+            latents = sample_batch(batch)
+            scripts.call(plan, "post_sample", batch_number=batch.index, samples=latents)
+            finish_batch(runtime, plan, batch, latents, result, postprocess)
+        result.interrupted = runtime.progress.interrupted
+        scripts.call(plan, "postprocess", result)
+    finally:
+        scripts.deactivate_networks(plan)
+    return result
+
+
+def strip_extra_networks(batch: Batch) -> None:
+    """Take ``<lora:...>``-style tags out of the batch's prompts, keeping them as structured calls."""
+    parsed = [prompting.extract_extra_networks(text) for text in batch.prompts]
+    batch.prompts = [text for text, _ in parsed]
+    batch.extra_networks = [calls for _, calls in parsed]
+    batch.negative_prompts = [prompting.extract_extra_networks(t)[0] for t in batch.negative_prompts]
 
 
 def infotext(plan: JobPlan, index_in_job: int) -> str:
@@ -189,12 +267,18 @@ def finish_batch(
     postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
 ) -> None:
     """Decode a batch, let the mode finish each image (e.g. paste back over the original), record and save."""
+    from modules.extensions.api import PostprocessImageArgs
+
     images = vae.decode(plan.bundle, latents)
     start = batch.index * plan.job.batch_size
+    if postprocess is not None:
+        images = [postprocess(offset, image) for offset, image in enumerate(images)]
+    runtime.scripts.call(plan, "postprocess_batch", batch_number=batch.index, images=images)
     for offset, image in enumerate(images):
         index = start + offset
-        if postprocess is not None:
-            image = postprocess(offset, image)
+        pp = PostprocessImageArgs(image, index)
+        runtime.scripts.postprocess_image(plan, pp)
+        image = pp.image
         text = infotext(plan, index)
         result.images.append(image)
         result.seeds.append(plan.all_seeds[index])

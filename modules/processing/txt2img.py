@@ -12,28 +12,31 @@ from typing import Any
 
 from modules.processing import hires, sampling
 from modules.processing.job import GenerationJob, GenerationResult
-from modules.processing.pipeline import Batch, JobPlan, finish_batch, plan_job
+from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
 
 def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+    if job.script_name and job.script_name != "None":
+        return run_selected_script(runtime, job, settings, "txt2img", generate_images)
+    return generate_images(runtime, job, settings)
+
+
+def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     if job.enable_hr:
         hires.validate(job)
-    bundle = runtime.model()
-    plan = plan_job(runtime, bundle, job, settings)
+    plan = plan_job(runtime, runtime.model(), job, settings)
+    plan.generate = generate_images
     if job.enable_hr:
         plan.extra.update(hires.infotext_params(job))
-    result = plan.empty_result()
-    for batch in plan.batches():
-        if runtime.progress.interrupted:
-            break
-        if batch.index:
-            runtime.progress.next_job()
+
+    def sample(batch: Batch) -> Any:
         latents = sample_batch(runtime, plan, batch)
         if job.enable_hr and not runtime.progress.should_stop():
+            runtime.scripts.call(plan, "before_hr")
             latents = hires.second_pass(runtime, plan, batch, latents)
-        finish_batch(runtime, plan, batch, latents, result)
-    result.interrupted = runtime.progress.interrupted
-    return result
+        return latents
+
+    return run_batches(runtime, plan, sample)
 
 
 def sample_batch(runtime: Any, plan: JobPlan, batch: Batch) -> Any:

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from modules.models.bundle import Arch, ModelBundle
+from modules.models.vae import decode_dtype
 
 
 class NansError(RuntimeError):
@@ -36,14 +37,22 @@ def images_to_tensor(images: list[Image.Image]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def decode(bundle: ModelBundle, latents: torch.Tensor) -> list[Image.Image]:
+def decode(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False) -> list[Image.Image]:
     vae = bundle.vae
     scaled = latents / bundle.vae_scaling_factor
     shift = getattr(vae.config, "shift_factor", None)
     if shift:
         scaled = scaled + shift
-    pixels = vae.decode(scaled.to(bundle.device, vae.dtype)).sample
-    check_finite(pixels, "VAE", vae.dtype)
+    dtype = decode_dtype(bundle, no_half_vae)
+    stored = vae.dtype
+    if dtype != stored:
+        vae.to(dtype)  # SDXL's VAE overflows in fp16: decode in fp32, then give the memory back
+    try:
+        pixels = vae.decode(scaled.to(bundle.device, dtype)).sample
+    finally:
+        if dtype != stored:
+            vae.to(stored)
+    check_finite(pixels, "VAE", dtype)
     return tensor_to_images(pixels)
 
 

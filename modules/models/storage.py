@@ -1,0 +1,159 @@
+"""Reading and writing state dicts: .safetensors, and .ckpt/.pt pickles through a restricted unpickler.
+
+Reading keeps memory near the size of the weights that are kept: safetensors tensors are read one at a
+time (only the keys a filter accepts), converted to the target dtype at once so the file's copy is freed,
+and pickles are memory-mapped where their format allows. Pickles are read with ``weights_only=True`` and a
+short allow-list, so a file that tries to run code is refused before anything in it executes.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy
+import torch
+from safetensors.torch import save_file
+
+StateDict = dict[str, torch.Tensor]
+KeyFilter = Callable[[str], bool]
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+# Where a .ckpt keeps the string metadata a .safetensors header would hold (written by this project).
+PICKLE_METADATA_KEY = "__metadata__"
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A pickle that references something other than tensors and plain containers."""
+
+
+# Old training checkpoints carry numpy scalars and arrays (global_step, best scores); A1111's safe
+# unpickler allows these too. The old "numpy.core" names are what pickles written before numpy 2 contain.
+_NUMPY_GLOBALS = [
+    (numpy._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+    (numpy._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    numpy._core.multiarray.scalar,
+    numpy._core.multiarray._reconstruct,
+    numpy.ndarray,
+    numpy.dtype,
+    *(getattr(numpy.dtypes, name) for name in dir(numpy.dtypes) if name.endswith("DType")),
+]
+
+
+def read_state_dict(
+    path: Path, dtype: torch.dtype | None = None, keep: KeyFilter | None = None
+) -> tuple[StateDict, dict[str, str]]:
+    """Tensors (floating ones cast to ``dtype``) and string metadata of a .safetensors or pickle file."""
+    path = Path(path)
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        return _read_safetensors(path, dtype, keep)
+    return _read_pickle(path, dtype, keep)
+
+
+def read_keys(path: Path) -> list[str]:
+    """Tensor names without reading the tensors (safetensors); pickles have to be loaded."""
+    path = Path(path)
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        with open(path, "rb") as file:
+            header = json.loads(file.read(int.from_bytes(file.read(8), "little")))
+        return [k for k in header if k != "__metadata__"]
+    return list(_read_pickle(path, None, None)[0])
+
+
+def _cast(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    if dtype is None or not tensor.is_floating_point():
+        return tensor
+    return tensor.to(dtype)
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+
+
+def _read_safetensors(
+    path: Path, dtype: torch.dtype | None, keep: KeyFilter | None
+) -> tuple[StateDict, dict]:
+    # Read tensor by tensor into fresh (aligned, private) memory instead of memory-mapping: peak memory is
+    # the kept weights plus one tensor, the file can change on disk afterwards, and results do not depend
+    # on where in the file a tensor happened to sit (misaligned mmapped weights take other SIMD paths).
+    with open(path, "rb") as file:
+        header_size = int.from_bytes(file.read(8), "little")
+        header = json.loads(file.read(header_size))
+        metadata = header.pop("__metadata__", None) or {}
+        out = {}
+        for key, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
+            if keep is not None and not keep(key):
+                continue
+            start, end = info["data_offsets"]
+            tensor = torch.empty(info["shape"], dtype=_SAFETENSORS_DTYPES[info["dtype"]])
+            file.seek(8 + header_size + start)
+            if end > start:
+                file.readinto(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+            out[key] = _cast(tensor, dtype)
+    return out, metadata
+
+
+def _read_pickle(path: Path, dtype: torch.dtype | None, keep: KeyFilter | None) -> tuple[StateDict, dict]:
+    loaded = _torch_load_restricted(path)
+    if not isinstance(loaded, Mapping):
+        raise ValueError(f"{path.name}: expected a dict of tensors, found {type(loaded).__name__}")
+    metadata = loaded.get(PICKLE_METADATA_KEY) or {}
+    # Training checkpoints nest the weights under "state_dict"; exported ones are the dict itself.
+    state = loaded.get("state_dict", loaded)
+    # Copy out of the memory map so the loaded weights do not depend on the file staying unchanged.
+    out = {
+        k: _owned(v, dtype)
+        for k, v in state.items()
+        if isinstance(v, torch.Tensor) and (keep is None or keep(k))
+    }
+    return out, {str(k): str(v) for k, v in metadata.items()}
+
+
+def _owned(tensor: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    cast = _cast(tensor, dtype)
+    return cast.clone() if cast is tensor else cast
+
+
+def _torch_load_restricted(path: Path) -> object:
+    try:
+        with torch.serialization.safe_globals(_NUMPY_GLOBALS):
+            try:
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as error:
+                if "mmap" not in str(error):
+                    raise
+                # Files in torch's legacy (pre-1.6, non-zip) format cannot be memory-mapped.
+                return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+        raise UnsafeCheckpointError(
+            f"{path.name}: refused to load this pickle, it references code outside the allowed tensor "
+            f"types and nothing in it was run. {reason} Convert it to .safetensors with a tool you trust "
+            "if you trust its source."
+        ) from None
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> None:
+    """Write .safetensors (tensors made contiguous) or, for other suffixes, a pickle with a state_dict key."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.contiguous() for k, v in state_dict.items()}
+    if path.suffix.lower() in SAFETENSORS_SUFFIXES:
+        save_file(tensors, str(path), metadata=dict(metadata))
+    else:
+        torch.save({"state_dict": tensors, PICKLE_METADATA_KEY: dict(metadata)}, path)
