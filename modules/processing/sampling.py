@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from modules.models.bundle import Arch
-from modules.processing.vae import approximate_preview, check_finite
+from modules.processing.vae import approximate_preview
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
 from modules.sampling.denoiser import AfterCFG, CFGDenoiser, DenoiserHooks, SamplingInterrupted, UNetApply
@@ -151,6 +151,7 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
         time_ids=time_ids,
         should_stop=runtime.progress.should_stop,
         hooks=denoiser_hooks(runtime, request),
+        dtype=bundle.dtype,
     )
     samples = run_sampler(runtime, plan, sampler, denoiser, x, sigmas, noise_sampler, options)
     if request.latent_mask is not None:
@@ -206,5 +207,4 @@ def run_sampler(
         )
     except SamplingInterrupted:
         result = latest["x"]
-    check_finite(result, "UNet", plan.bundle.dtype)
     return result

@@ -8,21 +8,7 @@ from PIL import Image
 
 from modules.models.bundle import Arch, ModelBundle
 from modules.models.vae import decode_dtype
-
-
-class NansError(RuntimeError):
-    """A network produced NaNs; the message names the likely cause and the fix."""
-
-
-def check_finite(tensor: torch.Tensor, where: str, dtype: torch.dtype) -> None:
-    if torch.isfinite(tensor).all():
-        return
-    hint = (
-        "This usually means the weights run in too low a precision: start with --precision fp32."
-        if dtype in (torch.float16, torch.bfloat16)
-        else "The checkpoint may be corrupt or incompatible with its detected architecture."
-    )
-    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {hint}")
+from modules.sampling.denoiser import check_finite
 
 
 def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:

@@ -22,6 +22,21 @@ class SamplingInterrupted(Exception):
     """Raised between model calls when the user pressed Interrupt or Skip."""
 
 
+class NansError(RuntimeError):
+    """A network produced NaNs or infinities; the message names the likely cause and the fix."""
+
+
+def check_finite(tensor: torch.Tensor, where: str, dtype: torch.dtype) -> None:
+    if torch.isfinite(tensor).all():
+        return
+    hint = (
+        "This usually means the weights run in too low a precision: start with --precision fp32."
+        if dtype in (torch.float16, torch.bfloat16)
+        else "The checkpoint may be corrupt or incompatible with its detected architecture."
+    )
+    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {hint}")
+
+
 class TextConditioning(Protocol):
     """What the denoiser needs of an encoded text: token features and, for SDXL, the pooled vector."""
 
@@ -112,6 +127,7 @@ class CFGDenoiser:
         time_ids: torch.Tensor | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         hooks: DenoiserHooks | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         if len(conds) != len(unconds):
             raise ValueError("need one negative conditioning per image")
@@ -124,6 +140,7 @@ class CFGDenoiser:
         self.time_ids = time_ids
         self.should_stop = should_stop
         self.hooks = hooks or DenoiserHooks()
+        self.dtype = dtype  # the UNet's weights dtype, for the NaN message
         self.call_index = 0
         self.unet_calls = 0
 
@@ -169,6 +186,7 @@ class CFGDenoiser:
             extra["time_ids"] = self._layout(self.time_ids, counts)
         out = self.model(x_in, sigma_in, **extra)
         self.unet_calls += 1
+        check_finite(out, "UNet", self.dtype)
         return self._combine(out, counts)
 
     @staticmethod

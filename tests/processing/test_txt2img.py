@@ -109,3 +109,25 @@ def test_interrupt_stops_between_model_calls(runtime):
         del unet.forward
     assert len(calls) == 2  # stopped before the third call
     assert result.interrupted and len(result.images) == 1
+
+
+def test_nan_from_the_unet_stops_with_a_clear_message(runtime):
+    from modules.sampling.denoiser import NansError
+
+    unet = runtime.model().unet
+    original = unet.forward
+    calls = []
+
+    def broken(sample, *args, **kwargs):
+        calls.append(1)
+        out = original(sample, *args, **kwargs)
+        out.sample = out.sample * float("nan")
+        return out
+
+    unet.forward = broken
+    try:
+        with pytest.raises(NansError, match="UNet.*checkpoint may be corrupt"):
+            runtime.txt2img(job(steps=6))
+    finally:
+        del unet.forward
+    assert len(calls) == 1  # stopped at the first bad call, not after the whole run
