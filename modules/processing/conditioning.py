@@ -32,6 +32,11 @@ class ConditioningBuilder:
             self._built[key] = ScheduledConditioning(tuple(self.encoder.encode_schedule(schedule, negative)))
         return self._built[key]
 
+    def clear_cache(self) -> None:
+        """Forget built conditioning: an extra network changed the text encoder's weights mid-job."""
+        self._built.clear()
+        self.encoder.clear_cache()
+
     def positive(self, prompt: str) -> ComposableConditioning:
         """A positive prompt: split on AND, each sub-prompt scheduled, with its weight."""
         parts = prompting.split_and(prompt)

@@ -90,7 +90,7 @@ def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any
                                      job.cfg_scale, init_latent=torch.zeros(1), denoising_strength=strength(job),
                                      fix_steps=bool(settings["img2img_fix_steps"]))
     # The prompt schedule counts the steps of the shortened run, so [a:b:0.5] switches halfway through it.
-    plan = plan_job(runtime, runtime.model(), job, settings, mode="img2img",
+    plan = plan_job(runtime, runtime.model(settings), job, settings, mode="img2img",
                     schedule_steps=sampling.steps_run(probe))
     plan.generate = generate_images
     plan.extra.update(infotext_params(job))

@@ -100,6 +100,13 @@ class GenerationResult:
     parameters: dict[str, Any]
     saved_paths: list[str] = field(default_factory=list)
     interrupted: bool = False
+    comments: list[str] = field(default_factory=list)  # notes for the user, e.g. "Networks not found: x"
+    index_of_first_image: int = 0  # 1 when images[0] is the grid of the others
+
+    @property
+    def samples(self) -> list[Any]:
+        """The generated images without the grid."""
+        return self.images[self.index_of_first_image :]
 
     @property
     def info(self) -> dict[str, Any]:
@@ -114,5 +121,6 @@ class GenerationResult:
             "subseed": self.subseeds[0] if self.subseeds else -1,
             "all_subseeds": self.subseeds,
             "infotexts": self.infotexts,
+            "index_of_first_image": self.index_of_first_image,
             **self.parameters,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from PIL import Image
@@ -55,6 +56,7 @@ class JobPlan:
     extra: dict[str, Any] = field(default_factory=dict)  # infotext pairs set while running (Schedule type...)
     runtime: Any = None
     generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
+    comments: list[str] = field(default_factory=list)  # notes for the user, shown with the result
 
     @property
     def extra_generation_params(self) -> dict[str, Any]:
@@ -65,9 +67,14 @@ class JobPlan:
         return self.bundle
 
     def process_images(self, job: GenerationJob) -> GenerationResult:
-        """Run another job of this mode inside the current one (selectable scripts' ``run``)."""
+        """Run another job of this mode inside the current one (selectable scripts' ``run``).
+
+        The job's own ``override_settings`` apply on top of this job's snapshot (an X/Y/Z cell's
+        checkpoint, VAE, RNG source...).
+        """
         job.validate()
-        return self.generate(self.runtime, job, self.settings)
+        settings = MappingProxyType({**self.settings, **job.override_settings})
+        return self.generate(self.runtime, job, settings)
 
     def batches(self) -> Iterator[Batch]:
         size = self.job.batch_size
@@ -85,6 +92,7 @@ class JobPlan:
             negative_prompts=[],
             infotexts=[],
             parameters=self.parameters(),
+            comments=self.comments,
         )
 
     def parameters(self) -> dict[str, Any]:
@@ -202,7 +210,7 @@ def run_selected_script(
 ) -> GenerationResult:
     """A selectable script (X/Y/Z plot, prompt matrix...) runs the job its own way, or falls through."""
     script = runtime.scripts.find(job.script_name, is_img2img=mode == "img2img")
-    plan = plan_job(runtime, runtime.model(), job, settings, mode=mode)
+    plan = plan_job(runtime, runtime.model(settings), job, settings, mode=mode)
     plan.generate = generate
     result = script.run(plan, *job.script_args)
     return result if result is not None else generate(runtime, job, settings)
@@ -234,10 +242,30 @@ def run_batches(
             scripts.call(plan, "post_sample", batch_number=batch.index, samples=latents)
             finish_batch(runtime, plan, batch, latents, result, postprocess)
         result.interrupted = runtime.progress.interrupted
+        add_grid(runtime, plan, result)
         scripts.call(plan, "postprocess", result)
     finally:
         scripts.deactivate_networks(plan)
     return result
+
+
+def add_grid(runtime: Any, plan: JobPlan, result: GenerationResult) -> None:
+    """Several images: make a grid, save it (grids folder) and show it first, as users expect."""
+    settings, job = plan.settings, plan.job
+    if len(result.images) < 2 or not (settings["return_grid"] or settings["grid_save"]):
+        return
+    from modules import images as image_files
+
+    grid = image_files.image_grid(result.images, batch_size=job.batch_size)
+    text = result.infotexts[0]
+    if settings["grid_save"] and not job.do_not_save_grid:
+        folder = runtime.paths.outputs_dir / f"{plan.mode}-grids"
+        image_files.save_image(grid, folder, basename="grid", pattern="", extension=settings["samples_format"],
+                               infotext=text if settings["enable_pnginfo"] else None)
+    if settings["return_grid"]:
+        result.images.insert(0, grid)
+        result.infotexts.insert(0, text)
+        result.index_of_first_image = 1
 
 
 def strip_extra_networks(batch: Batch) -> None:

@@ -24,7 +24,7 @@ def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> G
 def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     if job.enable_hr:
         hires.validate(job)
-    plan = plan_job(runtime, runtime.model(), job, settings)
+    plan = plan_job(runtime, runtime.model(settings), job, settings)
     plan.generate = generate_images
     if job.enable_hr:
         plan.extra.update(hires.infotext_params(job))

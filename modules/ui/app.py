@@ -1,30 +1,159 @@
-"""The Gradio app: top bar and tabs. Each tab lives in its own module and only calls the runtime."""
+"""The Gradio app: top bar, tabs, and the "send to" links between tabs.
+
+Each tab lives in its own module and only calls the runtime; this module builds them in one
+``UiContext`` (no module-level state), applies ui-config.json defaults, and connects the buttons that
+carry an image and its parameters from one tab to another.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from modules import paths
 from modules.runtime import Runtime
-from modules.ui import txt2img
+from modules.ui import extensions, extras, img2img, merger, pnginfo, settings, topbar, txt2img
+from modules.ui.generation import PRIVATE, Session, UiContext, paste_outputs, paste_updates, wire_styles
+from modules.ui.results import gallery_paths, pick
+from modules.ui.tokens import TokenCounter
+from modules.ui.ui_config import UiConfig
 
 TITLE = "Stable Diffusion"
 
 
+class Tabs:
+    """The built tabs, for wiring between them."""
+
+    def __init__(
+        self,
+        tabs: gr.Tabs,
+        t2i: txt2img.Txt2ImgTab,
+        i2i: img2img.Img2ImgTab,
+        ext: extras.ExtrasTab,
+        png: pnginfo.PngInfoTab,
+    ) -> None:
+        self.tabs, self.txt2img, self.img2img, self.extras, self.pnginfo = tabs, t2i, i2i, ext, png
+
+
 def build(runtime: Runtime) -> gr.Blocks:
+    config = UiConfig(runtime.paths.ui_config_file)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        with gr.Tabs(elem_id="tabs"):
-            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img"):
-                txt2img.build(runtime)
+        bar = topbar.build(runtime)
+        ctx = UiContext(
+            runtime, runtime.styles, TokenCounter(runtime), Session(), bar
+        )
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img") as tab:
+                t2i = txt2img.build(ctx)
+            config.apply(tab, "txt2img")
+            with gr.Tab("img2img", id="img2img", elem_id="tab_img2img") as tab:
+                i2i = img2img.build(ctx)
+            config.apply(tab, "img2img")
+            with gr.Tab("Extras", id="extras", elem_id="tab_extras") as tab:
+                ext = extras.build(runtime)
+            config.apply(tab, "extras")
+            with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
+                png = pnginfo.build()
+            with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
+                merger.build(runtime)
+            with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
+                settings.build(runtime)
+            with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
+                extensions.build()
+        for toprow in (t2i.toprow, i2i.toprow):
+            wire_styles(ctx, toprow)
+        wire_sending(ctx, Tabs(tabs, t2i, i2i, ext, png))
+    config.save_if_needed()
     return demo
 
 
-def head_html() -> str:
+# --- "send to" ------------------------------------------------------------------------------------
+
+
+def _open(path: str | None) -> Image.Image | None:
+    if not path:
+        return None
+    with Image.open(path) as image:
+        image.load()
+        return image
+
+
+def targets(ctx: UiContext, t: Tabs) -> dict[str, tuple[list[Any], Callable[[str | None, str], list[Any]]]]:
+    """Per destination: its output components, and a function (image path, parameters) -> updates."""
+    i2i = t.img2img
+    t2i_outputs = paste_outputs(ctx, t.txt2img.form)
+    i2i_outputs = paste_outputs(ctx, i2i.form)
+
+    def to_img2img(mode: int, sub_tab: str, image: Any) -> list[Any]:
+        return [gr.update(selected="img2img"), gr.update(selected=sub_tab), mode, image]
+
+    return {
+        "txt2img": (
+            [t.tabs, *t2i_outputs],
+            lambda path, text: [gr.update(selected="txt2img"), *paste_updates(ctx, t.txt2img.form, text)],
+        ),
+        "img2img": (
+            [t.tabs, i2i.tabs, i2i.mode, i2i.init_image, *i2i_outputs],
+            lambda path, text: [
+                *to_img2img(img2img.IMG2IMG, img2img.MODES[img2img.IMG2IMG][1], _open(path)),
+                *paste_updates(ctx, i2i.form, text),
+            ],
+        ),
+        "inpaint": (
+            [t.tabs, i2i.tabs, i2i.mode, i2i.inpaint, *i2i_outputs],
+            lambda path, text: [
+                *to_img2img(img2img.INPAINT, img2img.MODES[img2img.INPAINT][1], editor_value(_open(path))),
+                *paste_updates(ctx, i2i.form, text),
+            ],
+        ),
+        "extras": ([t.tabs, t.extras.image], lambda path, text: [gr.update(selected="extras"), path]),
+    }
+
+
+def editor_value(image: Image.Image | None) -> dict[str, Any] | None:
+    return None if image is None else {"background": image, "layers": [], "composite": image}
+
+
+def wire_sending(ctx: UiContext, t: Tabs) -> None:
+    dests = targets(ctx, t)
+    for res in (t.txt2img.results, t.img2img.results):
+        buttons = {"img2img": res.send_img2img, "inpaint": res.send_inpaint, "extras": res.send_extras}
+        for name, button in buttons.items():
+            outputs, send = dests[name]
+            button.click(
+                lambda gallery, index, text, s=send: s(
+                    pick(gallery_paths(gallery), index) or None, text or ""
+                ),
+                [res.gallery, res.selected, res.infotext],
+                outputs,
+                **PRIVATE,
+            )
+    png = t.pnginfo
+    for name, button in (
+        ("txt2img", png.send_txt2img),
+        ("img2img", png.send_img2img),
+        ("inpaint", png.send_inpaint),
+        ("extras", png.send_extras),
+    ):
+        outputs, send = dests[name]
+        button.click(
+            lambda path, text, s=send: s(path, text or ""), [png.image, png.infotext], outputs, **PRIVATE
+        )
+
+
+# --- page head, css, theme --------------------------------------------------------------------------
+
+
+def head_html(theme_name: str = "dark") -> str:
     """Our own scripts, inlined: the page must not load anything from another host."""
     scripts = sorted((paths.ROOT / "javascript").glob("*.js"))
-    return "".join(f"<script>{Path(s).read_text(encoding='utf-8')}</script>" for s in scripts)
+    settings_js = f"<script>window.sdwebuiTheme = {json.dumps(theme_name)};</script>"
+    return settings_js + "".join(f"<script>{Path(s).read_text(encoding='utf-8')}</script>" for s in scripts)
 
 
 def css() -> str:
@@ -32,4 +161,5 @@ def css() -> str:
 
 
 def theme(name: str) -> gr.themes.Base:
+    # System fonts only: Gradio's default theme would fetch Google fonts, which an offline app must not.
     return gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])

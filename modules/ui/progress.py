@@ -11,11 +11,12 @@ from typing import Any
 from modules.progress import Progress, ProgressReport
 
 POLL_SECONDS = 0.25
+WAITING_HTML = "<div class='progress-text'>Waiting for the generation in another tab to finish...</div>"
 
 
 def progress_html(report: ProgressReport, waiting: bool = False) -> str:
     if waiting:
-        return "<div class='progress-text'>Waiting for the generation in another tab to finish...</div>"
+        return WAITING_HTML
     percent = int(report.progress * 100)
     eta = f", ETA {report.eta_seconds:.0f}s" if report.eta_seconds is not None else ""
     step = f"step {report.sampling_step}/{report.sampling_steps}" if report.sampling_steps else "starting"
@@ -36,6 +37,9 @@ def run_with_progress(
     ``result`` is the job's return value, or the exception it raised, on the final item.
     """
     outcome: dict[str, Any] = {}
+    # The generation that holds the queue when we arrive is someone else's: until a new one starts
+    # (``started_at`` moves), its progress is not ours and we show "Waiting..." instead.
+    foreign_start = progress.started_at if queue_lock.locked() else None
 
     def target() -> None:
         try:
@@ -49,9 +53,9 @@ def run_with_progress(
     while thread.is_alive():
         thread.join(POLL_SECONDS)
         report = progress.report()
-        waiting = queue_lock.locked() and not report.active
+        waiting = progress.started_at == foreign_start or (queue_lock.locked() and not report.active)
         preview = None
-        if report.preview is not None and report.preview_id != last_preview:
+        if not waiting and report.preview is not None and report.preview_id != last_preview:
             preview, last_preview = report.preview, report.preview_id
         yield progress_html(report, waiting=waiting), preview, None, False
     yield "", None, outcome.get("result"), True

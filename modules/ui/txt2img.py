@@ -1,223 +1,131 @@
-"""The txt2img tab: prompt boxes, generation parameters, Generate/Interrupt/Skip, gallery and info.
+"""The txt2img tab: prompt row, generation parameters, hires fix, gallery and parameters text.
 
 Holds no logic of its own: it turns the controls into a ``GenerationJob`` and calls the runtime.
+The first fifteen inputs of the "/txt2img" Gradio endpoint keep their order (prompt, negative,
+sampler, scheduler, steps, width, height, batch count, batch size, CFG, seed, variation seed,
+strength, resize w/h) so existing Gradio-client scripts keep working; newer ones follow.
 """
 
 from __future__ import annotations
 
-import html
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import gradio as gr
 
-from modules.processing.job import GenerationJob, GenerationResult
-from modules.runtime import Runtime
-from modules.ui import choices
-from modules.ui.progress import run_with_progress
+from modules.ui import choices, generation, results
+from modules.ui.form import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, JobForm
+from modules.ui.generation import Toprow, UiContext
+
+HIRES_UPSCALERS = (
+    "Latent",
+    "Latent (antialiased)",
+    "Latent (bicubic)",
+    "Latent (nearest)",
+    "Lanczos",
+    "Nearest",
+)
 
 
 @dataclass
-class GenerationControls:
-    """The parameter controls shared by txt2img and img2img, in the order the handler receives them."""
-
-    prompt: gr.Textbox
-    negative_prompt: gr.Textbox
-    sampler_name: gr.Dropdown
-    scheduler: gr.Dropdown
-    steps: gr.Slider
-    width: gr.Slider
-    height: gr.Slider
-    n_iter: gr.Slider
-    batch_size: gr.Slider
-    cfg_scale: gr.Slider
-    seed: gr.Number
-    subseed: gr.Number
-    subseed_strength: gr.Slider
-    seed_resize_from_w: gr.Slider
-    seed_resize_from_h: gr.Slider
-
-    def inputs(self) -> list[gr.components.Component]:
-        return [getattr(self, name) for name in self.__dataclass_fields__]
-
-    @classmethod
-    def to_job(cls, values: list[Any], **extra: Any) -> GenerationJob:
-        named = dict(zip(cls.__dataclass_fields__, values, strict=True))
-        for key in (
-            "steps",
-            "width",
-            "height",
-            "n_iter",
-            "batch_size",
-            "seed",
-            "subseed",
-            "seed_resize_from_w",
-            "seed_resize_from_h",
-        ):
-            named[key] = int(named[key])
-        return GenerationJob(**named, **extra)
+class Txt2ImgTab:
+    toprow: Toprow
+    form: JobForm
+    results: results.Results
 
 
-def prompt_boxes(tab: str) -> tuple[gr.Textbox, gr.Textbox]:
-    prompt = gr.Textbox(
-        label="Prompt", elem_id=f"{tab}_prompt", lines=3, placeholder="Prompt (press Ctrl+Enter to generate)"
-    )
-    negative = gr.Textbox(
-        label="Negative prompt",
-        elem_id=f"{tab}_neg_prompt",
-        lines=2,
-        placeholder="Negative prompt (press Ctrl+Enter to generate)",
-    )
-    return prompt, negative
-
-
-def parameter_controls(
-    runtime: Runtime, tab: str, prompt: gr.Textbox, negative: gr.Textbox
-) -> tuple[GenerationControls, gr.Button]:
-    """The parameter controls, and the "reuse seed" button (wired by the tab, which knows the last seed)."""
-    with gr.Row():
-        sampler = gr.Dropdown(
-            label="Sampling method",
-            choices=choices.samplers(runtime.sampling_registry),
-            value="DPM++ 2M",
-            elem_id=f"{tab}_sampling",
-        )
-        scheduler = gr.Dropdown(
-            label="Schedule type",
-            choices=choices.schedulers(runtime.sampling_registry),
-            value="Automatic",
-            elem_id=f"{tab}_scheduler",
-        )
-        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps")
-    with gr.Row():
-        with gr.Column(scale=4):
-            width = gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
-            height = gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
-        swap = gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", scale=0, min_width=40)
-        with gr.Column(scale=2):
-            n_iter = gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count")
-            batch_size = gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size")
-    swap.click(lambda w, h: (h, w), [width, height], [width, height], show_progress="hidden")
-    cfg = gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
-    with gr.Row():
-        seed = gr.Number(label="Seed", value=-1, precision=0, elem_id=f"{tab}_seed", scale=4)
-        random_seed = gr.Button("🎲", elem_id=f"{tab}_random_seed", scale=0, min_width=40)
-        reuse_seed = gr.Button("♻", elem_id=f"{tab}_reuse_seed", scale=0, min_width=40)
-    random_seed.click(lambda: -1, None, seed, show_progress="hidden")
-    with gr.Accordion("Extra seed options", open=False, elem_id=f"{tab}_subseed_show"):
+def hires_controls(ctx: UiContext, tab: str, form: JobForm) -> None:
+    """A1111's "Hires. fix" block, mapped to the job's enable_hr / hr_* fields."""
+    registry = ctx.runtime.sampling_registry
+    with gr.Accordion("Hires. fix", open=False, elem_id=f"{tab}_hr"):
+        form.add("enable_hr", gr.Checkbox(label="Enable hires. fix", value=False, elem_id=f"{tab}_enable_hr"))
         with gr.Row():
-            subseed = gr.Number(label="Variation seed", value=-1, precision=0, elem_id=f"{tab}_subseed")
-            subseed_strength = gr.Slider(
-                0.0, 1.0, value=0.0, step=0.01, label="Variation strength", elem_id=f"{tab}_subseed_strength"
+            form.add(
+                "hr_upscaler",
+                gr.Dropdown(
+                    label="Upscaler",
+                    choices=list(HIRES_UPSCALERS),
+                    value="Latent",
+                    elem_id=f"{tab}_hr_upscaler",
+                ),
+            )
+            form.add(
+                "hr_second_pass_steps",
+                gr.Slider(0, 150, value=0, step=1, label="Hires steps", elem_id=f"{tab}_hires_steps"),
+            )
+            form.add(
+                "denoising_strength",
+                gr.Slider(
+                    0.0,
+                    1.0,
+                    value=0.7,
+                    step=0.01,
+                    label="Denoising strength",
+                    elem_id=f"{tab}_denoising_strength",
+                ),
             )
         with gr.Row():
-            resize_w = gr.Slider(
-                0, 2048, value=0, step=8, label="Resize seed from width", elem_id=f"{tab}_seed_resize_from_w"
+            form.add(
+                "hr_scale",
+                gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by", elem_id=f"{tab}_hr_scale"),
             )
-            resize_h = gr.Slider(
-                0, 2048, value=0, step=8, label="Resize seed from height", elem_id=f"{tab}_seed_resize_from_h"
+            form.add(
+                "hr_resize_x",
+                gr.Slider(0, 2048, value=0, step=8, label="Resize width to", elem_id=f"{tab}_hr_resize_x"),
             )
-    controls = GenerationControls(
-        prompt,
-        negative,
-        sampler,
-        scheduler,
-        steps,
-        width,
-        height,
-        n_iter,
-        batch_size,
-        cfg,
-        seed,
-        subseed,
-        subseed_strength,
-        resize_w,
-        resize_h,
-    )
-    return controls, reuse_seed
+            form.add(
+                "hr_resize_y",
+                gr.Slider(0, 2048, value=0, step=8, label="Resize height to", elem_id=f"{tab}_hr_resize_y"),
+            )
+        with gr.Row():
+            form.add(
+                "hr_sampler_name",
+                gr.Dropdown(
+                    label="Hires sampling method",
+                    choices=[USE_SAME_SAMPLER, *choices.samplers(registry)],
+                    value=USE_SAME_SAMPLER,
+                    elem_id=f"{tab}_hr_sampler",
+                ),
+            )
+            form.add(
+                "hr_scheduler",
+                gr.Dropdown(
+                    label="Hires schedule type",
+                    choices=[USE_SAME_SCHEDULER, *choices.schedulers(registry)],
+                    value=USE_SAME_SCHEDULER,
+                    elem_id=f"{tab}_hr_scheduler",
+                ),
+            )
+        with gr.Row():
+            form.add("hr_prompt", gr.Textbox("", label="Hires prompt", lines=2, elem_id=f"{tab}_hr_prompt"))
+            form.add(
+                "hr_negative_prompt",
+                gr.Textbox("", label="Hires negative prompt", lines=2, elem_id=f"{tab}_hr_neg_prompt"),
+            )
 
 
-def result_text(result: GenerationResult) -> str:
-    return result.infotexts[0] if result.infotexts else ""
-
-
-def info_html(text: str) -> str:
-    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>"
-
-
-def build(runtime: Runtime) -> None:
-    """Create the txt2img tab's components inside the current Blocks context."""
+def build(ctx: UiContext) -> Txt2ImgTab:
+    """Create the txt2img tab's components inside the current Tab context."""
     tab = "txt2img"
-    with gr.Row(elem_id=f"{tab}_toprow"):
-        with gr.Column(scale=6):
-            prompt, negative = prompt_boxes(tab)
-        with gr.Column(scale=1, min_width=160):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
-            with gr.Row():
-                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False)
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
+    toprow = generation.build_toprow(ctx, tab)
+    form = JobForm()
+    form.add("prompt", toprow.prompt)
+    form.add("negative_prompt", toprow.negative)
     with gr.Row():
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
-            controls, reuse_seed = parameter_controls(runtime, tab, prompt, negative)
+            generation.sampler_controls(ctx.runtime, tab, form)
+            generation.size_controls(tab, form)
+            generation.cfg_control(tab, form)
+            reuse = generation.seed_controls(tab, form)
+            # Newer inputs after the original fifteen (see the module docstring).
+            form.add("styles", toprow.styles)
+            hires_controls(ctx, tab, form)
+            generation.script_dropdown(tab)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
-            progress = gr.HTML(elem_id=f"{tab}_progress")
-            preview = gr.Image(
-                label="Live preview", visible=False, format="png", elem_id=f"{tab}_preview", interactive=False
-            )
-            gallery = gr.Gallery(
-                label="Output", elem_id=f"{tab}_gallery", columns=4, format="png", interactive=False
-            )
-            info = gr.HTML(elem_id=f"html_info_{tab}")
-            infotext = gr.Textbox(visible=False, elem_id=f"generation_info_{tab}")
-            seed_state = gr.State(-1)
-
-    def on_generate(*values: Any) -> Iterator[tuple]:
-        job = GenerationControls.to_job(list(values))
-        yield (
-            gr.update(visible=False),
-            gr.update(visible=True),
-            gr.update(visible=True),
-            "",
-            gr.update(visible=True, value=None),
-            gr.update(),
-            gr.update(),
-            gr.update(),
-            gr.update(),
-        )
-        work = lambda: runtime.txt2img(job)  # noqa: E731
-        for bar, image, result, finished in run_with_progress(runtime.progress, runtime.queue_lock, work):
-            if not finished:
-                yield (
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
-                    bar,
-                    gr.update(value=image) if image is not None else gr.update(),
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
-                    gr.update(),
-                )
-                continue
-            buttons = (gr.update(visible=True), gr.update(visible=False), gr.update(visible=False))
-            if isinstance(result, Exception):
-                message = f"<div class='error'>Error: {html.escape(str(result))}</div>"
-                yield (*buttons, message, gr.update(visible=False), gr.update(), "", "", gr.update())
-                return
-            text = result_text(result)
-            yield (
-                *buttons,
-                "",
-                gr.update(visible=False),
-                result.images,
-                info_html(text),
-                text,
-                result.seeds[0],
-            )
-
-    outputs = [generate, interrupt, skip, progress, preview, gallery, info, infotext, seed_state]
-    generate.click(on_generate, controls.inputs(), outputs, show_progress="hidden", api_name="txt2img")
-    interrupt.click(runtime.progress.interrupt, None, None, queue=False)
-    skip.click(runtime.progress.skip, None, None, queue=False)
-    reuse_seed.click(lambda s: s, seed_state, controls.seed, show_progress="hidden")
+            res = results.build(ctx.runtime, tab)
+    generation.wire_generate(
+        ctx, tab, toprow, res, form.inputs(), lambda values: (form.to_job(values), ctx.runtime.txt2img)
+    )
+    generation.wire_seed_reuse(res, form, reuse)
+    generation.wire_token_counters(ctx, toprow, form.fields["steps"])
+    generation.wire_paste(ctx, toprow, form)
+    return Txt2ImgTab(toprow, form, res)

@@ -46,13 +46,14 @@ def test_a_seed_gives_the_same_image_at_any_batch_position(runtime):
     single = runtime.txt2img(job(seed=1235)).images[0]
     batch = runtime.txt2img(job(seed=1234, batch_size=3))
     assert batch.seeds == [1234, 1235, 1236]
+    assert batch.index_of_first_image == 1 and batch.images[0].size == (128, 96)  # 2x2 grid comes first
     # Batched convolutions may round differently in the last bit: allow one level of 255.
-    assert np.abs(pixels(batch.images[1]) - pixels(single)).max() <= 1
+    assert np.abs(pixels(batch.samples[1]) - pixels(single)).max() <= 1
 
 
 def test_random_seed_is_recorded(runtime):
     result = runtime.txt2img(job(seed=-1, n_iter=2))
-    assert len(result.images) == 2
+    assert len(result.samples) == 2
     assert result.seeds[0] >= 0 and result.seeds[1] == result.seeds[0] + 1
     assert f"Seed: {result.seeds[0]}" in result.infotexts[0]
 
@@ -71,6 +72,15 @@ def test_infotext_describes_the_image(runtime):
         "Clip skip: 2",
     ):
         assert pair in lines[2]
+
+
+def test_batch_grid_is_saved_and_shown_first(runtime):
+    result = runtime.txt2img(job(batch_size=2, do_not_save_samples=False))
+    assert len(result.images) == 3 and result.images[0].size == (128, 48)
+    grids = list((runtime.paths.outputs_dir / "txt2img-grids").rglob("*.png"))
+    assert len(grids) == 1
+    runtime.options.update({"return_grid": False, "grid_save": False})
+    assert len(runtime.txt2img(job(batch_size=2)).images) == 2
 
 
 def test_saved_png_carries_parameters(runtime):
@@ -108,7 +118,7 @@ def test_interrupt_stops_between_model_calls(runtime):
     finally:
         del unet.forward
     assert len(calls) == 2  # stopped before the third call
-    assert result.interrupted and len(result.images) == 1
+    assert result.interrupted and len(result.samples) == 1
 
 
 def test_nan_from_the_unet_stops_with_a_clear_message(runtime):

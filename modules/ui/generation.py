@@ -1,0 +1,397 @@
+"""What txt2img and img2img share: the prompt row (prompts, token counters, styles, Generate /
+Interrupt / Skip, read-parameters arrow), the parameter controls, and the generate handler.
+
+Holds no generation logic: controls become a ``GenerationJob`` (see ``form.JobForm``) that goes to
+``runtime.txt2img`` / ``runtime.img2img``.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from modules import infotext as infotext_format
+from modules.processing.job import GenerationJob, GenerationResult
+from modules.runtime import Runtime
+from modules.styles import PromptStyle, StyleDatabase
+from modules.ui import choices, results
+from modules.ui.form import JobForm
+from modules.ui.progress import run_with_progress
+from modules.ui.tokens import TokenCounter
+from modules.ui.topbar import TopBar
+
+Runner = Callable[[GenerationJob], GenerationResult]
+PRIVATE = {"show_progress": "hidden", "api_visibility": "private"}
+
+
+@dataclass
+class Session:
+    """What the UI remembers between requests: the last generation's parameters text (A1111 keeps it
+    in params.txt, which the read-parameters button reads when the prompt box is empty)."""
+
+    last_infotext: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class UiContext:
+    """Everything a tab builder needs, passed explicitly (no module-level state)."""
+
+    runtime: Runtime
+    styles: StyleDatabase
+    tokens: TokenCounter
+    session: Session
+    topbar: TopBar
+    style_dropdowns: list[gr.Dropdown] = field(default_factory=list)
+
+
+@dataclass
+class Toprow:
+    prompt: gr.Textbox
+    negative: gr.Textbox
+    token_counter: gr.HTML
+    negative_token_counter: gr.HTML
+    generate: gr.Button
+    interrupt: gr.Button
+    skip: gr.Button
+    paste: gr.Button
+    styles: gr.Dropdown
+    apply_styles: gr.Button
+    save_style: gr.Button
+
+
+def build_toprow(ctx: UiContext, tab: str) -> Toprow:
+    with gr.Row(elem_id=f"{tab}_toprow", elem_classes="toprow"):
+        with gr.Column(scale=6, elem_id=f"{tab}_prompt_container"):
+            token_counter = gr.HTML("", elem_id=f"{tab}_token_counter", elem_classes="token-counter")
+            prompt = gr.Textbox(
+                label="Prompt",
+                elem_id=f"{tab}_prompt",
+                lines=3,
+                placeholder="Prompt (press Ctrl+Enter to generate, Alt+Enter to skip, Esc to interrupt)",
+            )
+            negative_counter = gr.HTML(
+                "", elem_id=f"{tab}_negative_token_counter", elem_classes="token-counter"
+            )
+            negative = gr.Textbox(
+                label="Negative prompt",
+                elem_id=f"{tab}_neg_prompt",
+                lines=2,
+                placeholder="Negative prompt (press Ctrl+Enter to generate)",
+            )
+        with gr.Column(scale=1, min_width=180, elem_id=f"{tab}_actions_column"):
+            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            with gr.Row():
+                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False)
+                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
+            with gr.Row(elem_id=f"{tab}_tools"):
+                paste = gr.Button("↙️", elem_id=f"{tab}_paste", min_width=40, elem_classes="tool")
+                apply_styles = gr.Button(
+                    "📋", elem_id=f"{tab}_style_apply", min_width=40, elem_classes="tool"
+                )
+                save_style = gr.Button("💾", elem_id=f"{tab}_style_create", min_width=40, elem_classes="tool")
+            styles = gr.Dropdown(
+                label="Styles",
+                choices=list(ctx.styles.styles),
+                value=[],
+                multiselect=True,
+                elem_id=f"{tab}_styles",
+            )
+    ctx.style_dropdowns.append(styles)
+    return Toprow(
+        prompt,
+        negative,
+        token_counter,
+        negative_counter,
+        generate,
+        interrupt,
+        skip,
+        paste,
+        styles,
+        apply_styles,
+        save_style,
+    )
+
+
+def sampler_controls(runtime: Runtime, tab: str, form: JobForm) -> None:
+    with gr.Row():
+        form.add(
+            "sampler_name",
+            gr.Dropdown(
+                label="Sampling method",
+                choices=choices.samplers(runtime.sampling_registry),
+                value="DPM++ 2M",
+                elem_id=f"{tab}_sampling",
+            ),
+        )
+        form.add(
+            "scheduler",
+            gr.Dropdown(
+                label="Schedule type",
+                choices=choices.schedulers(runtime.sampling_registry),
+                value="Automatic",
+                elem_id=f"{tab}_scheduler",
+            ),
+        )
+        form.add("steps", gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps"))
+
+
+def size_controls(tab: str, form: JobForm) -> None:
+    with gr.Row():
+        with gr.Column(scale=4):
+            width = form.add(
+                "width", gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
+            )
+            height = form.add(
+                "height", gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
+            )
+        swap = gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", scale=0, min_width=40)
+        with gr.Column(scale=2):
+            form.add(
+                "n_iter",
+                gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count"),
+            )
+            form.add(
+                "batch_size",
+                gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size"),
+            )
+    swap.click(lambda w, h: (h, w), [width, height], [width, height], **PRIVATE)
+
+
+def seed_controls(tab: str, form: JobForm) -> tuple[gr.Button, gr.Button]:
+    """Seed row and "Extra seed options"; returns the reuse buttons (the tab knows the last seeds)."""
+    with gr.Row(elem_id=f"{tab}_seed_row"):
+        seed = form.add(
+            "seed", gr.Number(label="Seed", value=-1, precision=0, elem_id=f"{tab}_seed", scale=4)
+        )
+        random_seed = gr.Button("🎲️", elem_id=f"{tab}_random_seed", scale=0, min_width=40)
+        reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", scale=0, min_width=40)
+    random_seed.click(lambda: -1, None, seed, **PRIVATE)
+    with gr.Accordion("Extra seed options", open=False, elem_id=f"{tab}_subseed_show"):
+        with gr.Row():
+            subseed = form.add(
+                "subseed", gr.Number(label="Variation seed", value=-1, precision=0, elem_id=f"{tab}_subseed")
+            )
+            random_subseed = gr.Button("🎲️", elem_id=f"{tab}_random_subseed", scale=0, min_width=40)
+            reuse_subseed = gr.Button("♻️", elem_id=f"{tab}_reuse_subseed", scale=0, min_width=40)
+            form.add(
+                "subseed_strength",
+                gr.Slider(
+                    0.0,
+                    1.0,
+                    value=0.0,
+                    step=0.01,
+                    label="Variation strength",
+                    elem_id=f"{tab}_subseed_strength",
+                ),
+            )
+        with gr.Row():
+            form.add(
+                "seed_resize_from_w",
+                gr.Slider(
+                    0,
+                    2048,
+                    value=0,
+                    step=8,
+                    label="Resize seed from width",
+                    elem_id=f"{tab}_seed_resize_from_w",
+                ),
+            )
+            form.add(
+                "seed_resize_from_h",
+                gr.Slider(
+                    0,
+                    2048,
+                    value=0,
+                    step=8,
+                    label="Resize seed from height",
+                    elem_id=f"{tab}_seed_resize_from_h",
+                ),
+            )
+    random_subseed.click(lambda: -1, None, subseed, **PRIVATE)
+    return reuse_seed, reuse_subseed
+
+
+def cfg_control(tab: str, form: JobForm) -> None:
+    form.add(
+        "cfg_scale", gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
+    )
+
+
+def script_dropdown(tab: str) -> gr.Dropdown:
+    """Where scripts (X/Y/Z plot, prompt matrix...) will plug in; only "None" for now."""
+    return gr.Dropdown(label="Script", choices=["None"], value="None", elem_id=f"{tab}_script")
+
+
+def show_result(result: GenerationResult) -> tuple[list[Any], str, dict]:
+    """Gallery images carry their parameters text, so a downloaded image keeps it (as in A1111)."""
+    for image, text in zip(result.images, result.infotexts, strict=False):
+        image.info["parameters"] = text
+    generation = {
+        "infotexts": list(result.infotexts),
+        "seeds": list(result.seeds),
+        "subseeds": list(result.subseeds),
+    }
+    return list(result.images), (result.infotexts[0] if result.infotexts else ""), generation
+
+
+def wire_generate(
+    ctx: UiContext,
+    tab: str,
+    toprow: Toprow,
+    res: results.Results,
+    inputs: list[gr.components.Component],
+    prepare: Callable[[list[Any]], tuple[GenerationJob, Runner]],
+) -> None:
+    """Generate -> (Interrupt, Skip, progress, preview) -> gallery and parameters text.
+
+    ``prepare`` turns the inputs' values into a job and the runtime call that runs it.
+    """
+    runtime = ctx.runtime
+    keep = gr.update()
+
+    def on_generate(*values: Any) -> Iterator[tuple]:
+        try:
+            job, run = prepare(list(values))
+            job.validate()
+        except ValueError as error:
+            message = f"<div class='error'>Error: {html.escape(str(error))}</div>"
+            yield keep, keep, keep, message, keep, keep, keep, keep, keep
+            return
+        hidden, shown = gr.update(visible=False), gr.update(visible=True)
+        yield hidden, shown, shown, "", gr.update(visible=True, value=None), keep, keep, keep, keep
+        for bar, image, result, finished in run_with_progress(
+            runtime.progress, runtime.queue_lock, lambda: run(job)
+        ):
+            if not finished:
+                preview = gr.update(value=image) if image is not None else keep
+                yield keep, keep, keep, bar, preview, keep, keep, keep, keep
+                continue
+            buttons = (shown, hidden, hidden)
+            if isinstance(result, BaseException):
+                message = f"<div class='error'>Error: {html.escape(str(result))}</div>"
+                yield *buttons, message, hidden, keep, keep, "", keep
+                return
+            images, text, generation = show_result(result)
+            with ctx.session.lock:
+                ctx.session.last_infotext = text
+            yield *buttons, "", hidden, images, results.info_html(text), text, generation
+
+    outputs = [
+        toprow.generate,
+        toprow.interrupt,
+        toprow.skip,
+        res.progress,
+        res.preview,
+        res.gallery,
+        res.info,
+        res.infotext,
+        res.generation,
+    ]
+    # Several generate requests may wait at once: the runtime's queue lock orders them and each page
+    # shows "Waiting..." meanwhile, instead of Gradio holding them where no progress can be shown.
+    toprow.generate.click(
+        on_generate,
+        inputs,
+        outputs,
+        show_progress="hidden",
+        api_name=tab,
+        concurrency_id="generate",
+        concurrency_limit=8,
+    )
+    toprow.interrupt.click(runtime.progress.interrupt, None, None, queue=False, api_visibility="private")
+    toprow.skip.click(runtime.progress.skip, None, None, queue=False, api_visibility="private")
+
+
+def wire_seed_reuse(res: results.Results, form: JobForm, buttons: tuple[gr.Button, gr.Button]) -> None:
+    """♻️ puts the selected image's seed (or variation seed) back into the box."""
+    for button, field_name, key in ((buttons[0], "seed", "seeds"), (buttons[1], "subseed", "subseeds")):
+        button.click(
+            lambda generation, index, k=key: (
+                results.pick(generation.get(k, []), index) if generation.get(k) else -1
+            ),
+            [res.generation, res.selected],
+            form.fields[field_name],
+            **PRIVATE,
+        )
+
+
+def wire_token_counters(ctx: UiContext, toprow: Toprow, steps: gr.Slider) -> None:
+    # always_last: while typing fast only the newest text is counted; no queue wait behind a generation.
+    common = {"trigger_mode": "always_last", "queue": False, **PRIVATE}
+    for box, counter, negative in (
+        (toprow.prompt, toprow.token_counter, False),
+        (toprow.negative, toprow.negative_token_counter, True),
+    ):
+        count = lambda text, n, neg=negative: ctx.tokens.html(text, n, neg)  # noqa: E731
+        box.change(count, [box, steps], counter, **common)
+        steps.release(count, [box, steps], counter, **common)
+
+
+def paste_settings(text: str) -> dict[str, Any]:
+    return infotext_format.infotext_to_settings(infotext_format.parse_infotext(text))
+
+
+def paste_outputs(ctx: UiContext, form: JobForm) -> list[gr.components.Component]:
+    return [*form.inputs(), ctx.topbar.clip_skip]
+
+
+def paste_updates(ctx: UiContext, form: JobForm, text: str) -> list[Any]:
+    """Updates for ``paste_outputs``: every field named in the parameters text (none for no text)."""
+    if not text.strip():
+        return [gr.update() for _ in paste_outputs(ctx, form)]
+    settings = paste_settings(text)
+    clip_skip = settings.get("override_settings", {}).get("CLIP_stop_at_last_layers")
+    return [*form.paste_updates(settings), gr.update(value=clip_skip) if clip_skip else gr.update()]
+
+
+def wire_paste(ctx: UiContext, toprow: Toprow, form: JobForm) -> None:
+    """↙️: parse the parameters text in the prompt box into every field; an empty box takes the last
+    generation's parameters (A1111 reads its params.txt then)."""
+
+    def on_paste(prompt: str) -> list[Any]:
+        text = prompt
+        if not text.strip():
+            with ctx.session.lock:
+                text = ctx.session.last_infotext
+        return paste_updates(ctx, form, text)
+
+    toprow.paste.click(on_paste, toprow.prompt, paste_outputs(ctx, form), **PRIVATE)
+
+
+def wire_styles(ctx: UiContext, toprow: Toprow) -> None:
+    """📋 merges the selected styles into the prompt boxes; 💾 saves the prompts as a new style."""
+
+    def apply(prompt: str, negative: str, names: list[str]) -> tuple[str, str, list[str]]:
+        return (
+            ctx.styles.apply_styles_to_prompt(prompt, names),
+            ctx.styles.apply_negative_styles_to_prompt(negative, names),
+            [],
+        )
+
+    def save(name: str | None, prompt: str, negative: str) -> list[dict]:
+        if name:
+            ctx.styles.add(PromptStyle(name.strip(), prompt, negative))
+            ctx.styles.save()
+        return [gr.update(choices=list(ctx.styles.styles)) for _ in ctx.style_dropdowns]
+
+    toprow.apply_styles.click(
+        apply,
+        [toprow.prompt, toprow.negative, toprow.styles],
+        [toprow.prompt, toprow.negative, toprow.styles],
+        **PRIVATE,
+    )
+    # The name comes from a browser prompt() dialog, as A1111 asked for it before its styles editor.
+    name_box = gr.Textbox(visible=False)
+    toprow.save_style.click(
+        save,
+        [name_box, toprow.prompt, toprow.negative],
+        ctx.style_dropdowns,
+        js="(name, p, n) => [prompt('Style name:'), p, n]",
+        **PRIVATE,
+    )

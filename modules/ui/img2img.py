@@ -1,0 +1,351 @@
+"""The img2img tab and its sub-tabs (img2img, Sketch, Inpaint, Inpaint sketch, Inpaint upload, Batch).
+
+Each sub-tab only decides where the init image and the mask come from; the job (same fields as
+txt2img plus denoising strength, resize mode and the inpainting options) goes to ``runtime.img2img``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from modules import images as image_files
+from modules.processing.job import GenerationJob, GenerationResult
+from modules.ui import generation, results
+from modules.ui.form import JobForm
+from modules.ui.generation import Toprow, UiContext
+
+# (tab label, Tab id / elem_id suffix as in A1111)
+MODES = (
+    ("img2img", "img2img_img2img_tab"),
+    ("Sketch", "img2img_img2img_sketch_tab"),
+    ("Inpaint", "img2img_inpaint_tab"),
+    ("Inpaint sketch", "img2img_inpaint_sketch_tab"),
+    ("Inpaint upload", "img2img_inpaint_upload_tab"),
+    ("Batch", "img2img_batch_tab"),
+)
+IMG2IMG, SKETCH, INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH = range(len(MODES))
+RESIZE_MODES = ["Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)"]
+MASK_MODES = ["Inpaint masked", "Inpaint not masked"]
+MASKED_CONTENT = ["fill", "original", "latent noise", "latent nothing"]
+INPAINT_AREAS = ["Whole picture", "Only masked"]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+@dataclass
+class Img2ImgTab:
+    toprow: Toprow
+    form: JobForm
+    results: results.Results
+    tabs: gr.Tabs
+    init_image: gr.Image
+    inpaint: gr.ImageEditor
+    mode: gr.State
+
+
+@dataclass
+class Sources:
+    """The image inputs of the sub-tabs, in the handler's order after the form fields."""
+
+    mode: gr.State
+    init_image: gr.Image
+    sketch: gr.ImageEditor
+    inpaint: gr.ImageEditor
+    inpaint_sketch: gr.ImageEditor
+    upload_base: gr.Image
+    upload_mask: gr.Image
+    batch_input: gr.Textbox
+    batch_output: gr.Textbox
+    batch_masks: gr.Textbox
+
+    def inputs(self) -> list[gr.components.Component]:
+        return [getattr(self, name) for name in self.__dataclass_fields__]
+
+
+def editor(label: str, elem_id: str) -> gr.ImageEditor:
+    return gr.ImageEditor(label=label, type="pil", elem_id=elem_id, format="png", height=420)
+
+
+def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
+    mode = gr.State(IMG2IMG)
+    with gr.Tabs(elem_id=tabs_id) as tabs:
+        with gr.Tab(MODES[IMG2IMG][0], id=MODES[IMG2IMG][1], elem_id=MODES[IMG2IMG][1]) as t0:
+            init_image = gr.Image(
+                label="Image for img2img",
+                type="pil",
+                image_mode="RGBA",
+                elem_id="img2img_image",
+                format="png",
+                height=420,
+            )
+        with gr.Tab(MODES[SKETCH][0], id=MODES[SKETCH][1], elem_id=MODES[SKETCH][1]) as t1:
+            sketch = editor("Image for img2img", "img2img_sketch")
+        with gr.Tab(MODES[INPAINT][0], id=MODES[INPAINT][1], elem_id=MODES[INPAINT][1]) as t2:
+            inpaint = editor("Image for inpainting with mask", "img2maskimg")
+        with gr.Tab(
+            MODES[INPAINT_SKETCH][0], id=MODES[INPAINT_SKETCH][1], elem_id=MODES[INPAINT_SKETCH][1]
+        ) as t3:
+            inpaint_sketch = editor("Color sketch inpainting", "inpaint_sketch")
+        with gr.Tab(
+            MODES[INPAINT_UPLOAD][0], id=MODES[INPAINT_UPLOAD][1], elem_id=MODES[INPAINT_UPLOAD][1]
+        ) as t4:
+            upload_base = gr.Image(
+                label="Image for img2img", type="pil", elem_id="img_inpaint_base", format="png"
+            )
+            upload_mask = gr.Image(
+                label="Mask", type="pil", image_mode="L", elem_id="img_inpaint_mask", format="png"
+            )
+        with gr.Tab(MODES[BATCH][0], id=MODES[BATCH][1], elem_id=MODES[BATCH][1]) as t5:
+            gr.Markdown("Process images in a folder on the same machine where the server is running.")
+            batch_input = gr.Textbox(label="Input directory", elem_id="img2img_batch_input_dir")
+            batch_output = gr.Textbox(label="Output directory", elem_id="img2img_batch_output_dir")
+            batch_masks = gr.Textbox(
+                label="Inpaint batch mask directory (required for inpaint batch processing only)",
+                elem_id="img2img_batch_inpaint_mask_dir",
+            )
+    for index, tab in enumerate((t0, t1, t2, t3, t4, t5)):
+        tab.select(lambda i=index: i, None, mode, show_progress="hidden", api_visibility="private")
+    sources = Sources(
+        mode,
+        init_image,
+        sketch,
+        inpaint,
+        inpaint_sketch,
+        upload_base,
+        upload_mask,
+        batch_input,
+        batch_output,
+        batch_masks,
+    )
+    return tabs, sources
+
+
+def inpaint_controls(tab: str, form: JobForm) -> None:
+    with gr.Accordion("Inpaint options", open=True, elem_id=f"{tab}_inpaint_controls"):
+        with gr.Row():
+            form.add(
+                "mask_blur", gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id=f"{tab}_mask_blur")
+            )
+            form.add(
+                "inpainting_mask_invert",
+                gr.Radio(
+                    MASK_MODES,
+                    value=MASK_MODES[0],
+                    type="index",
+                    label="Mask mode",
+                    elem_id=f"{tab}_mask_mode",
+                ),
+            )
+        form.add(
+            "inpainting_fill",
+            gr.Radio(
+                MASKED_CONTENT,
+                value="original",
+                type="index",
+                label="Masked content",
+                elem_id=f"{tab}_inpainting_fill",
+            ),
+        )
+        with gr.Row():
+            form.add(
+                "inpaint_full_res",
+                gr.Radio(
+                    INPAINT_AREAS,
+                    value=INPAINT_AREAS[0],
+                    type="index",
+                    label="Inpaint area",
+                    elem_id=f"{tab}_inpaint_full_res",
+                ),
+            )
+            form.add(
+                "inpaint_full_res_padding",
+                gr.Slider(
+                    0,
+                    256,
+                    value=32,
+                    step=4,
+                    label="Only masked padding, pixels",
+                    elem_id=f"{tab}_inpaint_full_res_padding",
+                ),
+            )
+
+
+# --- turning sub-tab values into init image + mask ------------------------------------------------
+
+
+def rgb(image: Image.Image | None) -> Image.Image | None:
+    return None if image is None else image.convert("RGB")
+
+
+def layers_mask(value: dict[str, Any]) -> Image.Image | None:
+    """White where the user painted on any layer of an ImageEditor value."""
+    background = value.get("background")
+    layers = [layer for layer in value.get("layers") or [] if layer is not None]
+    if background is None or not layers:
+        return None
+    painted = np.zeros((background.height, background.width), dtype=bool)
+    for layer in layers:
+        alpha = np.asarray(layer.convert("RGBA").resize(background.size))[..., 3]
+        painted |= alpha > 0
+    return Image.fromarray(painted.astype(np.uint8) * 255, "L")
+
+
+def sketch_mask(value: dict[str, Any]) -> Image.Image | None:
+    """White where the coloured sketch changed the picture (A1111's inpaint sketch mask)."""
+    background, composite = value.get("background"), value.get("composite")
+    if background is None or composite is None:
+        return None
+    changed = np.any(
+        np.asarray(composite.convert("RGB")) != np.asarray(background.convert("RGB").resize(composite.size)),
+        axis=-1,
+    )
+    return Image.fromarray(changed.astype(np.uint8) * 255, "L")
+
+
+def init_and_mask(mode: int, values: dict[str, Any]) -> tuple[Image.Image | None, Image.Image | None]:
+    if mode == IMG2IMG:
+        return rgb(values["init_image"]), None
+    if mode == SKETCH:
+        return rgb((values["sketch"] or {}).get("composite")), None
+    if mode == INPAINT:
+        value = values["inpaint"] or {}
+        return rgb(value.get("background")), layers_mask(value)
+    if mode == INPAINT_SKETCH:
+        value = values["inpaint_sketch"] or {}
+        return rgb(value.get("composite")), sketch_mask(value)
+    if mode == INPAINT_UPLOAD:
+        mask = values["upload_mask"]
+        return rgb(values["upload_base"]), None if mask is None else mask.convert("L")
+    return None, None
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def image_files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def run_batch(ctx: UiContext, job: GenerationJob, batch: dict[str, str]) -> GenerationResult:
+    """Every image of the input folder through img2img (mask: same name in the mask folder)."""
+    runtime = ctx.runtime
+    source = Path(batch["input"])
+    if not source.is_dir():
+        raise ValueError(f"input directory {source} does not exist")
+    output = Path(batch["output"]) if batch["output"] else None
+    masks = Path(batch["masks"]) if batch["masks"] else None
+    combined: GenerationResult | None = None
+    for path in image_files_in(source):
+        if runtime.progress.interrupted:
+            break
+        one = copy.copy(job)
+        with Image.open(path) as image:
+            one.init_images = [image.convert("RGB")]
+        mask_path = masks / path.name if masks else None
+        one.mask = Image.open(mask_path).convert("L") if mask_path and mask_path.exists() else None
+        # An output folder replaces the usual outputs/img2img-images, as in A1111.
+        one.do_not_save_samples = one.do_not_save_samples or output is not None
+        result = runtime.img2img(one)
+        if output is not None:
+            for image, text in zip(result.images, result.infotexts, strict=False):
+                image_files.save_image(
+                    image, output, extension=runtime.options.get("samples_format"), infotext=text
+                )
+        combined = result if combined is None else merge_results(combined, result)
+    if combined is None:
+        raise ValueError(f"no images found in {source}")
+    return combined
+
+
+def merge_results(a: GenerationResult, b: GenerationResult) -> GenerationResult:
+    return GenerationResult(
+        images=a.images + b.images,
+        seeds=a.seeds + b.seeds,
+        subseeds=a.subseeds + b.subseeds,
+        prompts=a.prompts + b.prompts,
+        negative_prompts=a.negative_prompts + b.negative_prompts,
+        infotexts=a.infotexts + b.infotexts,
+        parameters=a.parameters,
+        saved_paths=a.saved_paths + b.saved_paths,
+        interrupted=a.interrupted or b.interrupted,
+    )
+
+
+def preparer(
+    ctx: UiContext, form: JobForm, sources: Sources
+) -> Callable[[list[Any]], tuple[GenerationJob, generation.Runner]]:
+    """The generate handler's ``prepare``: form values -> job; the active sub-tab -> images and runner."""
+    names = list(sources.__dataclass_fields__)
+    count = len(form.fields)
+
+    def prepare(values: list[Any]) -> tuple[GenerationJob, generation.Runner]:
+        job = form.to_job(values[:count])
+        src = dict(zip(names, values[count:], strict=True))
+        mode = int(src["mode"])
+        if mode == BATCH:
+            batch = {"input": src["batch_input"], "output": src["batch_output"], "masks": src["batch_masks"]}
+            return job, lambda j: run_batch(ctx, j, batch)
+        init, mask = init_and_mask(mode, src)
+        if init is None:
+            raise ValueError(f"init_images: no image given in the {MODES[mode][0]} tab")
+        if mode in (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD) and mask is None:
+            raise ValueError("mask: paint the area to change (or upload a mask) first")
+        job.init_images, job.mask = [init], mask
+        return job, ctx.runtime.img2img
+
+    return prepare
+
+
+def build(ctx: UiContext) -> Img2ImgTab:
+    tab = "img2img"
+    toprow = generation.build_toprow(ctx, tab)
+    form = JobForm()
+    form.add("prompt", toprow.prompt)
+    form.add("negative_prompt", toprow.negative)
+    with gr.Row():
+        with gr.Column(scale=1, elem_id=f"{tab}_settings"):
+            tabs, sources = build_sources("mode_img2img")
+            form.add(
+                "resize_mode",
+                gr.Radio(
+                    RESIZE_MODES,
+                    value=RESIZE_MODES[0],
+                    type="index",
+                    label="Resize mode",
+                    elem_id="resize_mode",
+                ),
+            )
+            generation.sampler_controls(ctx.runtime, tab, form)
+            generation.size_controls(tab, form)
+            generation.cfg_control(tab, form)
+            form.add(
+                "denoising_strength",
+                gr.Slider(
+                    0.0,
+                    1.0,
+                    value=0.75,
+                    step=0.01,
+                    label="Denoising strength",
+                    elem_id=f"{tab}_denoising_strength",
+                ),
+            )
+            reuse = generation.seed_controls(tab, form)
+            form.add("styles", toprow.styles)
+            inpaint_controls(tab, form)
+            generation.script_dropdown(tab)
+        with gr.Column(scale=1, elem_id=f"{tab}_results"):
+            res = results.build(ctx.runtime, tab)
+    generation.wire_generate(
+        ctx, tab, toprow, res, form.inputs() + sources.inputs(), preparer(ctx, form, sources)
+    )
+    generation.wire_seed_reuse(res, form, reuse)
+    generation.wire_token_counters(ctx, toprow, form.fields["steps"])
+    generation.wire_paste(ctx, toprow, form)
+    return Img2ImgTab(toprow, form, res, tabs, sources.init_image, sources.inpaint, sources.mode)

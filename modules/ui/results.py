@@ -1,0 +1,203 @@
+"""The results column of a generating tab: progress, live preview, gallery, parameters text and the
+buttons under it (open folder, save, zip, send to img2img / inpaint / extras).
+
+"Save" and "Zip" write the shown images with their parameters text to outputs/save (plus log.csv,
+A1111's columns) and offer them for download.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from modules import images as image_files
+from modules import infotext as infotext_format
+from modules.runtime import Runtime
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Results:
+    progress: gr.HTML
+    preview: gr.Image
+    gallery: gr.Gallery
+    info: gr.HTML
+    infotext: gr.Textbox  # the selected image's parameters text, as stored in its PNG
+    generation: gr.State  # {"infotexts": [...], "seeds": [...]} of the last generation
+    selected: gr.State  # index of the selected gallery image, -1 for none
+    open_folder: gr.Button
+    save: gr.Button
+    zip: gr.Button
+    send_img2img: gr.Button
+    send_inpaint: gr.Button
+    send_extras: gr.Button
+    download: gr.File
+    log: gr.HTML
+
+
+def info_html(text: str) -> str:
+    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>"
+
+
+def is_local(runtime: Runtime) -> bool:
+    """Opening a folder happens on the server's desktop, so it is offered only to a local user."""
+    return runtime.args.server_name in LOCAL_HOSTS and not runtime.args.share
+
+
+def build(runtime: Runtime, tab: str) -> Results:
+    progress = gr.HTML(elem_id=f"{tab}_progress")
+    preview = gr.Image(
+        label="Live preview",
+        visible=False,
+        format="png",
+        elem_id=f"{tab}_preview",
+        interactive=False,
+        height=320,
+    )
+    gallery = gr.Gallery(label="Output", elem_id=f"{tab}_gallery", columns=4, format="png", interactive=False)
+    with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes="image-buttons"):
+        open_folder = gr.Button("📂", elem_id=f"{tab}_open_folder", visible=is_local(runtime), min_width=40)
+        save = gr.Button("Save", elem_id=f"save_{tab}", min_width=40)
+        zip_button = gr.Button("Zip", elem_id=f"save_zip_{tab}", min_width=40)
+        send_img2img = gr.Button("🖼️ img2img", elem_id=f"{tab}_send_to_img2img", min_width=40)
+        send_inpaint = gr.Button("🎨️ inpaint", elem_id=f"{tab}_send_to_inpaint", min_width=40)
+        send_extras = gr.Button("📐 extras", elem_id=f"{tab}_send_to_extras", min_width=40)
+    download = gr.File(
+        None, file_count="multiple", interactive=False, visible=False, elem_id=f"download_files_{tab}"
+    )
+    info = gr.HTML(elem_id=f"html_info_{tab}")
+    log = gr.HTML(elem_id=f"html_log_{tab}")
+    infotext = gr.Textbox(visible=False, elem_id=f"generation_info_{tab}")
+    results = Results(
+        progress,
+        preview,
+        gallery,
+        info,
+        infotext,
+        gr.State({"infotexts": [], "seeds": []}),
+        gr.State(-1),
+        open_folder,
+        save,
+        zip_button,
+        send_img2img,
+        send_inpaint,
+        send_extras,
+        download,
+        log,
+    )
+    wire(runtime, tab, results)
+    return results
+
+
+def wire(runtime: Runtime, tab: str, r: Results) -> None:
+    private = {"show_progress": "hidden", "api_visibility": "private"}
+
+    def select(generation: dict, event: gr.SelectData) -> tuple[int, str, str]:
+        text = pick(generation["infotexts"], event.index)
+        return event.index, info_html(text), text
+
+    r.gallery.select(select, r.generation, [r.selected, r.info, r.infotext], **private)
+    r.open_folder.click(lambda: open_folder(output_folder(runtime, tab)), None, None, **private)
+    for button, make_zip in ((r.save, False), (r.zip, True)):
+        button.click(
+            lambda gallery, generation, index, z=make_zip: save_files(runtime, gallery, generation, index, z),
+            [r.gallery, r.generation, r.selected],
+            [r.download, r.log],
+            **private,
+        )
+
+
+def pick(items: list[Any], index: int | None) -> Any:
+    """The selected item, or the first when nothing (or something out of range) is selected."""
+    if not items:
+        return ""
+    return items[index] if index is not None and 0 <= index < len(items) else items[0]
+
+
+def output_folder(runtime: Runtime, tab: str) -> Path:
+    custom = runtime.options.get(f"outdir_{tab}_samples") if tab in ("txt2img", "img2img") else ""
+    return Path(custom) if custom else runtime.paths.outputs_dir / f"{tab}-images"
+
+
+def open_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        os.startfile(folder)  # noqa: S606 - the user's own file manager, on the user's own machine
+        return
+    opener = "open" if sys.platform == "darwin" else "xdg-open"
+    try:
+        subprocess.Popen([opener, str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as error:
+        raise gr.Error(f"Could not open {folder}: {error}") from error
+
+
+def gallery_paths(gallery: list[Any] | None) -> list[str]:
+    """File paths of a Gallery value (items are (path, caption) pairs, or dicts from older clients)."""
+    paths = []
+    for item in gallery or []:
+        entry = item[0] if isinstance(item, list | tuple) else item
+        if isinstance(entry, dict):
+            entry = entry.get("path") or entry.get("image", {}).get("path")
+        paths.append(str(entry))
+    return paths
+
+
+def save_files(
+    runtime: Runtime, gallery: list[Any] | None, generation: dict, index: int, make_zip: bool
+) -> tuple[dict, str]:
+    """Save the selected image (or all when none is selected) to outputs/save, as A1111's Save button."""
+    paths = gallery_paths(gallery)
+    texts = generation.get("infotexts", [])
+    chosen = [index] if 0 <= index < len(paths) else range(len(paths))
+    folder = runtime.paths.outputs_dir / "save"
+    saved = [save_one(runtime, folder, paths[i], texts[i] if i < len(texts) else "") for i in chosen]
+    if make_zip and saved:
+        saved = [make_zip_file(folder, saved)]
+    names = ", ".join(p.name for p in saved)
+    return gr.update(
+        value=[str(p) for p in saved], visible=bool(saved)
+    ), f"<p>Saved: {html.escape(names)}</p>"
+
+
+def save_one(runtime: Runtime, folder: Path, path: str, text: str) -> Path:
+    with Image.open(path) as image:
+        image.load()
+        target = image_files.save_image(
+            image, folder, extension=runtime.options.get("samples_format"), infotext=text or None
+        )
+    params = infotext_format.parse_infotext(text) if text else {}
+    image_files.append_log(
+        folder / "log.csv",
+        {
+            "prompt": params.get("Prompt"),
+            "seed": params.get("Seed"),
+            "width": image.width,
+            "height": image.height,
+            "sampler": params.get("Sampler"),
+            "cfgs": params.get("CFG scale"),
+            "steps": params.get("Steps"),
+            "filename": target.name,
+            "negative_prompt": params.get("Negative prompt"),
+            "sd_model_name": params.get("Model"),
+            "sd_model_hash": params.get("Model hash"),
+        },
+    )
+    return target
+
+
+def make_zip_file(folder: Path, files: list[Path]) -> Path:
+    target = folder / "images.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in files:
+            archive.write(file, arcname=file.name)
+    return target

@@ -1,0 +1,145 @@
+"""The txt2img tab in a real browser: generate, interrupt, keyboard habits, token counter, paste."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.ui.browser import (
+    LOCAL,
+    number,
+    open_app,
+    set_number,
+    shot,
+    small_job,
+    text,
+    type_prompt,
+    wait_for_result,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def page(browser, module_server):
+    url, _ = module_server
+    requests: list[str] = []
+    page = open_app(browser, url, requests)
+    page.requests = requests  # kept for the offline test
+    yield page
+    page.close()
+
+
+def test_page_loads_nothing_from_other_hosts_and_is_dark(page):
+    assert page.requests, "no requests recorded"
+    outside = [u for u in page.requests if not LOCAL.match(u) and not u.startswith(("data:", "blob:"))]
+    assert outside == []
+    # The "ui_theme" setting (dark) is applied through Gradio's own ?__theme parameter.
+    assert "__theme=dark" in page.url
+    assert "dark" in (page.evaluate("document.body.className") or "")
+
+
+def test_generate_shows_image_and_parameters(page):
+    type_prompt(page, "txt2img", "a red circle")
+    small_job(page, seed=42)
+    page.click("#txt2img_generate")
+    info = wait_for_result(page, "txt2img", "Seed: 42")
+    assert info.startswith("a red circle")
+    assert "Steps: 3," in info and "Size: 64x64" in info
+    assert page.locator("#txt2img_gallery img").count() >= 1
+    shot(page, "txt2img-generated")
+
+
+def test_token_counter_counts_parsed_prompt(page):
+    type_prompt(page, "txt2img", "red circle")
+    page.wait_for_function("document.querySelector('#txt2img_token_counter').innerText.trim() === '2/75'")
+    # 40 one-token words and 39 commas: past one 75-token chunk, so the limit grows to 150.
+    type_prompt(page, "txt2img", ", ".join(["cat"] * 40))
+    page.wait_for_function("document.querySelector('#txt2img_token_counter').innerText.trim() === '79/150'")
+    # Emphasis syntax is parsed away, not counted: "(red:1.3)" is one token.
+    type_prompt(page, "txt2img", "(red:1.3) circle")
+    page.wait_for_function("document.querySelector('#txt2img_token_counter').innerText.trim() === '2/75'")
+
+
+def test_ctrl_up_and_down_edit_weights(page):
+    box = page.locator("#txt2img_prompt textarea")
+    box.fill("a red circle")
+    box.evaluate("el => el.setSelectionRange(3, 3)")  # caret inside "red"
+    box.press("Control+ArrowUp")
+    assert box.input_value() == "a (red:1.1) circle"
+    box.press("Control+ArrowUp")
+    assert box.input_value() == "a (red:1.2) circle"
+    box.press("Control+ArrowDown")
+    box.press("Control+ArrowDown")
+    assert box.input_value() == "a red circle"
+
+
+def test_ctrl_enter_generates(page):
+    type_prompt(page, "txt2img", "a blue square")
+    small_job(page, seed=7)
+    page.locator("#txt2img_prompt textarea").press("Control+Enter")
+    info = wait_for_result(page, "txt2img", "Seed: 7,")
+    assert info.startswith("a blue square")
+
+
+def test_interrupt_stops_a_long_run_early(page):
+    type_prompt(page, "txt2img", "a long run")
+    small_job(page, steps=150, size=256, seed=5)
+    clicked = time.monotonic()
+    page.click("#txt2img_generate")
+    page.wait_for_selector("#txt2img_interrupt", state="visible")
+    # Wait until sampling really runs (the bar names a step) and the live preview shows.
+    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
+    bar = page.inner_text("#txt2img_progress")
+    step = int(re.search(r"step (\d+)/150", bar).group(1))
+    per_step = (time.monotonic() - clicked) / max(step, 1)  # an overestimate: includes start-up
+    shot(page, "txt2img-progress")
+    page.click("#txt2img_interrupt")
+    info = wait_for_result(page, "txt2img", "Seed: 5,", timeout=60_000)
+    assert step < 150
+    # Finishing all 150 steps would take about 150 * per_step; stopping must take a small part of that.
+    assert time.monotonic() - clicked < 0.5 * 150 * per_step + 5
+    assert "Steps: 150" in info
+    assert page.locator("#txt2img_generate").is_visible()
+    assert not page.locator("#txt2img_interrupt").is_visible()
+
+
+PASTED = (
+    "a cat in a hat\n"
+    "Negative prompt: ugly, blurry\n"
+    "Steps: 13, Sampler: Euler a, Schedule type: Karras, CFG scale: 4.5, Seed: 1234, Size: 96x128, "
+    "Clip skip: 2, Denoising strength: 0.4, Hires upscale: 1.5, Hires steps: 5, Hires upscaler: Nearest"
+)
+
+
+def test_read_parameters_button_fills_every_field(page):
+    page.locator("#txt2img_prompt textarea").fill(PASTED)
+    page.click("#txt2img_paste")
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a cat in a hat'")
+    assert text(page, "txt2img_neg_prompt") == "ugly, blurry"
+    assert number(page, "txt2img_steps") == 13
+    assert page.locator("#txt2img_sampling input").input_value() == "Euler a"
+    assert page.locator("#txt2img_scheduler input").input_value() == "Karras"
+    assert number(page, "txt2img_cfg_scale") == 4.5
+    assert page.locator("#txt2img_seed input").input_value() == "1234"
+    assert (number(page, "txt2img_width"), number(page, "txt2img_height")) == (96, 128)
+    assert number(page, "setting_CLIP_stop_at_last_layers") == 2
+    page.get_by_text("Hires. fix", exact=True).click()  # a closed accordion renders no contents
+    assert page.locator("#txt2img_enable_hr input").is_checked()
+    assert number(page, "txt2img_hr_scale") == 1.5
+    assert number(page, "txt2img_hires_steps") == 5
+    assert number(page, "txt2img_denoising_strength") == 0.4
+    assert page.locator("#txt2img_hr_upscaler input").input_value() == "Nearest"
+    shot(page, "txt2img-pasted")
+    set_number(page, "setting_CLIP_stop_at_last_layers", 1)  # leave the shared server as it was
+
+
+def test_read_parameters_with_empty_prompt_takes_last_generation(page):
+    page.locator("#txt2img_prompt textarea").fill("")
+    page.click("#txt2img_paste")
+    # The last run in this module was the interrupted one (seed 5, 150 steps).
+    page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a long run'")
+    assert page.locator("#txt2img_seed input").input_value() == "5"
+    assert number(page, "txt2img_steps") == 150

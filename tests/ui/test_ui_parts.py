@@ -1,0 +1,151 @@
+"""The UI's small parts without a browser: ui-config.json, job form mapping, extras resize, masks,
+settings apply, merger names, extension table, app build."""
+
+from __future__ import annotations
+
+import json
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+from modules import cmd_args
+from modules.runtime import Runtime
+from modules.ui import extensions, extras, img2img, merger, settings
+from modules.ui.form import USE_SAME_SAMPLER, JobForm
+from modules.ui.generation import paste_settings
+from modules.ui.ui_config import UiConfig
+
+
+@pytest.fixture
+def runtime(tmp_path, tiny_bundle):
+    rt = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu"]))
+    rt.model_loader = lambda: tiny_bundle
+    return rt
+
+
+def test_ui_config_writes_missing_defaults_and_applies_saved_ones(tmp_path):
+    path = tmp_path / "ui-config.json"
+    path.write_text(json.dumps({"txt2img/Sampling steps/value": 33, "txt2img/Sampler/value": "Nope"}))
+    with gr.Blocks(), gr.Tab("t") as tab:
+        steps = gr.Slider(1, 150, value=20, step=1, label="Sampling steps")
+        sampler = gr.Dropdown(["Euler", "DDIM"], value="Euler", label="Sampler")
+    config = UiConfig(path)
+    config.apply(tab, "txt2img")
+    config.save_if_needed()
+    assert steps.value == 33
+    assert sampler.value == "Euler"  # a stale choice is ignored
+    saved = json.loads(path.read_text())
+    assert saved["txt2img/Sampling steps/maximum"] == 150
+    assert saved["txt2img/Sampling steps/value"] == 33
+
+
+def test_job_form_coerces_values_and_maps_pasted_parameters():
+    with gr.Blocks():
+        form = JobForm()
+        form.add("prompt", gr.Textbox())
+        form.add("steps", gr.Slider(1, 150, value=20))
+        form.add("sampler_name", gr.Dropdown(["Euler", "Euler a"], value="Euler"))
+        form.add("enable_hr", gr.Checkbox())
+        form.add("hr_sampler_name", gr.Dropdown([USE_SAME_SAMPLER, "Euler"], value=USE_SAME_SAMPLER))
+    job = form.to_job(["x", 7.0, "Euler a", True, USE_SAME_SAMPLER])
+    assert (job.prompt, job.steps, job.sampler_name, job.enable_hr, job.hr_sampler_name) == (
+        "x",
+        7,
+        "Euler a",
+        True,
+        None,
+    )
+    assert isinstance(job.steps, int)
+    text = "a cat\nSteps: 13, Sampler: DDIM, CFG scale: 4, Seed: 1, Hires upscale: 2, Hires upscaler: Latent"
+    updates = form.paste_updates(paste_settings(text))
+    values = [u.get("value", "unchanged") for u in updates]
+    # DDIM is not a choice of this dropdown, so it stays as it was.
+    assert values == ["a cat", 13, "unchanged", True, USE_SAME_SAMPLER]
+    with pytest.raises(KeyError):
+        form.add("not_a_field", gr.Textbox())
+
+
+@pytest.mark.parametrize(
+    ("request_", "size"),
+    [
+        (extras.ResizeRequest(extras.SCALE_BY, scale=2.5), (100, 50)),
+        (extras.ResizeRequest(extras.SCALE_TO, width=30, height=30, crop=True), (30, 30)),
+        (extras.ResizeRequest(extras.SCALE_TO, width=30, height=40, crop=False), (30, 40)),
+    ],
+)
+def test_extras_resize_sizes(request_, size):
+    assert extras.resize(Image.new("RGB", (40, 20)), request_).size == size
+
+
+def test_extras_scale_to_with_crop_keeps_the_centre():
+    source = Image.new("RGB", (40, 20), "black")
+    source.paste((255, 0, 0), (10, 0, 30, 20))  # a red middle half
+    out = extras.resize(
+        source, extras.ResizeRequest(extras.SCALE_TO, width=20, height=20, upscaler="Nearest")
+    )
+    assert out.getpixel((0, 10)) == (255, 0, 0) and out.getpixel((19, 10)) == (255, 0, 0)
+
+
+def test_extras_keeps_parameters_and_adds_postprocessing(runtime, tmp_path):
+    from modules import images
+
+    source = tmp_path / "in.png"
+    images.save_image(Image.new("RGB", (16, 16)), tmp_path, forced_filename="in", infotext="a cat\nSteps: 3")
+    shown, html = extras.run(runtime, str(source), extras.ResizeRequest(extras.SCALE_BY, scale=2))
+    saved = next((runtime.paths.outputs_dir / "extras-images").glob("*.png"))
+    with Image.open(saved) as image:
+        assert image.size == (32, 32)
+        assert image.info["parameters"] == "a cat\nSteps: 3"
+        assert image.info["postprocessing"] == "Postprocess upscale by: 2, Postprocess upscaler: Lanczos"
+    assert "a cat" in html and shown[0].size == (32, 32)
+
+
+def test_inpaint_masks_from_editor_values():
+    background = Image.new("RGB", (8, 8), "white")
+    layer = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    layer.putpixel((2, 3), (0, 0, 0, 255))
+    mask = img2img.layers_mask({"background": background, "layers": [layer]})
+    assert mask.getpixel((2, 3)) == 255 and mask.getpixel((0, 0)) == 0
+    composite = background.copy()
+    composite.putpixel((5, 5), (255, 0, 0))
+    sketch = img2img.sketch_mask({"background": background, "composite": composite})
+    assert sketch.getpixel((5, 5)) == 255 and sketch.getextrema() == (0, 255)
+    init, none = img2img.init_and_mask(img2img.SKETCH, {"sketch": {"composite": composite}})
+    assert none is None and init.getpixel((5, 5)) == (255, 0, 0)
+
+
+def test_settings_apply_saves_changes_and_names_restart_ones(runtime):
+    message = settings.apply(runtime, ["samples_save", "ui_theme", "eta_ddim"], [False, "light", 0.0])
+    assert "2 settings changed" in message and "Restart the server for ui_theme" in message
+    saved = json.loads(runtime.paths.config_file.read_text())
+    assert saved == {"samples_save": False, "ui_theme": "light"}
+    assert "error" in settings.apply(runtime, ["eta_ddim"], ["not a number"])
+
+
+def test_settings_tab_leaves_out_top_bar_settings(runtime):
+    keys = {info.key for infos in settings.grouped(runtime.options.definitions).values() for info in infos}
+    assert "CLIP_stop_at_last_layers" not in keys and "samples_save" in keys
+
+
+def test_merger_default_names_follow_a1111():
+    assert merger.default_name("Weighted sum", "a", "b", None, 0.3) == "0.7(a) + 0.3(b)"
+    assert merger.default_name("Add difference", "a", "b", "c", 0.5) == "a + 0.5(b - c)"
+
+
+def test_extension_table_lists_folders(tmp_path):
+    (tmp_path / "user" / "my-ext").mkdir(parents=True)
+    (tmp_path / "user" / ".git").mkdir()
+    (tmp_path / "builtin" / "Lora").mkdir(parents=True)
+    rows = extensions.installed([(tmp_path / "user", "user"), (tmp_path / "builtin", "built-in")])
+    assert [r[:2] for r in rows] == [["my-ext", "user"], ["Lora", "built-in"]]
+
+
+def test_app_builds_and_writes_ui_config(runtime):
+    from modules.ui import app
+
+    app.build(runtime)
+    saved = json.loads(runtime.paths.ui_config_file.read_text())
+    for key in ("txt2img/Sampling steps/value", "img2img/Denoising strength/value", "extras/Resize/value"):
+        assert key in saved
+    assert 'sdwebuiTheme = "dark"' in app.head_html("dark")
