@@ -13,7 +13,7 @@ from PIL import Image
 from modules.processing import sampling, vae
 from modules.processing.conditioning import ConditioningBuilder
 from modules.processing.job import GenerationJob
-from modules.processing.pipeline import Batch, JobPlan, make_encoder
+from modules.processing.pipeline import Batch, JobPlan, make_encoder, schedule_length
 
 DEFAULT_STRENGTH = 0.7
 
@@ -75,15 +75,25 @@ def infotext_params(job: GenerationJob) -> dict[str, Any]:
         params["Hires steps"] = job.hr_second_pass_steps
     params["Hires upscaler"] = job.hr_upscaler
     params["Denoising strength"] = strength(job)
-    if job.hr_sampler_name and job.hr_sampler_name != job.sampler_name:
-        params["Hires sampler"] = job.hr_sampler_name
-    if job.hr_scheduler and job.hr_scheduler != job.scheduler:
-        params["Hires schedule type"] = job.hr_scheduler
+    sampler_name, scheduler = hires_sampler(job)
+    if sampler_name != job.sampler_name:
+        params["Hires sampler"] = sampler_name
+    if scheduler != job.scheduler:
+        params["Hires schedule type"] = scheduler
     if job.hr_prompt and job.hr_prompt != job.prompt:
         params["Hires prompt"] = job.hr_prompt
     if job.hr_negative_prompt and job.hr_negative_prompt != job.negative_prompt:
         params["Hires negative prompt"] = job.hr_negative_prompt
     return params
+
+
+def hires_sampler(job: GenerationJob) -> tuple[str, str]:
+    """The second pass's sampler and schedule type; A1111's "Use same ..." (or empty) means the first's."""
+    sampler = job.hr_sampler_name
+    scheduler = job.hr_scheduler
+    same_sampler = not sampler or sampler == "Use same sampler"
+    same_scheduler = not scheduler or scheduler == "Use same scheduler"
+    return (job.sampler_name if same_sampler else sampler, job.scheduler if same_scheduler else scheduler)
 
 
 def strength(job: GenerationJob) -> float:
@@ -108,9 +118,12 @@ def upscale(plan: JobPlan, latents: torch.Tensor, size: HiresSize, seed: int) ->
 def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor) -> torch.Tensor:
     job, settings = plan.job, plan.settings
     steps = job.hr_second_pass_steps or job.steps
+    sampler_name, scheduler = hires_sampler(job)
     # The second pass's prompt schedule sees fractions 1.0..2.0 and integers from steps + 1 (A1111).
     builder = ConditioningBuilder(
-        make_encoder(runtime, plan.bundle, job, settings), job.steps, hires_steps=steps,
+        make_encoder(runtime, plan.bundle, job, settings),
+        schedule_length(runtime, job.sampler_name, job.scheduler, job.steps),
+        hires_steps=schedule_length(runtime, sampler_name, scheduler, steps),
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
     prompts = [job.hr_prompt or p for p in batch.prompts]
@@ -120,8 +133,8 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
     runtime.progress.textinfo = "hires fix"
     request = sampling.SamplingRequest(
         conds=conds, unconds=unconds, shape=tuple(init_latent.shape[1:]), seeds=batch.seeds,
-        subseeds=batch.subseeds, steps=steps, sampler_name=job.hr_sampler_name or job.sampler_name,
-        scheduler=job.hr_scheduler or job.scheduler, cfg_scale=job.cfg_scale, init_latent=init_latent,
+        subseeds=batch.subseeds, steps=steps, sampler_name=sampler_name,
+        scheduler=scheduler, cfg_scale=job.cfg_scale, init_latent=init_latent,
         denoising_strength=strength(job), fix_steps=True, is_hires=True,
     )
     return sampling.sample(runtime, plan, request)

@@ -147,6 +147,16 @@ class JobPlan:
         return params
 
 
+def schedule_length(runtime: Any, sampler_name: str, scheduler: str | None, steps: int) -> int:
+    """The step count prompt schedules are built on; also fails fast on an unknown sampler name.
+
+    A1111 compatibility: its denoiser counts model calls, and second-order samplers (Heun, DPM2, DPM++ SDE,
+    ...) call the model twice per step, so their schedules are built over twice the steps.
+    """
+    sampler, _ = runtime.sampling_registry.resolve_sampler(sampler_name, scheduler)
+    return steps * 2 if sampler.second_order else steps
+
+
 def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> Any:
     from modules.conditioning import PromptEncoder
 
@@ -167,15 +177,15 @@ def plan_job(
     mode: str = "txt2img",
     schedule_steps: int | None = None,
 ) -> JobPlan:
-    """Resolve seeds and prompts; ``schedule_steps`` is the step count prompt schedules are built on."""
+    """Resolve seeds and prompts; ``schedule_steps`` is the step count prompt schedules are built on
+    (before the second-order doubling, see ``schedule_length``)."""
     count = job.batch_size * job.n_iter
     seed = seeding.resolve_seed(job.seed)
     subseed = seeding.resolve_seed(job.subseed)
     all_seeds = seeding.all_seeds(seed, count)
-    runtime.sampling_registry.resolve_sampler(job.sampler_name, job.scheduler)  # fail fast on bad names
     builder = ConditioningBuilder(
         make_encoder(runtime, bundle, job, settings),
-        schedule_steps or job.steps,
+        schedule_length(runtime, job.sampler_name, job.scheduler, schedule_steps or job.steps),
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
     return JobPlan(
@@ -344,15 +354,23 @@ def save_output(runtime: Any, plan: JobPlan, image: Any, index: int, text: str) 
         iteration=index // job.batch_size,
         n_iter=job.n_iter,
     )
+    from modules.extensions.api import ImageSavedParams
+
     custom_folder = settings[f"outdir_{plan.mode}_samples"]
     folder = custom_folder or runtime.paths.outputs_dir / f"{plan.mode}-images"
-    return image_files.save_image(
-        image,
+    # Extensions may change the image or its text before it is written (filename is known only after).
+    saving = ImageSavedParams(image, "", text if settings["enable_pnginfo"] else None, plan.mode)
+    runtime.extensions.call("before_image_saved", saving)
+    path = image_files.save_image(
+        saving.image,
         folder,
         extension=settings["samples_format"],
-        infotext=text if settings["enable_pnginfo"] else None,
+        infotext=saving.infotext,
         fields=fields,
         pattern=settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN,
         add_number=bool(settings["save_images_add_number"]),
         subfolder_pattern=settings["directories_filename_pattern"] if settings["save_to_dirs"] else None,
     )
+    saving.filename = str(path)
+    runtime.extensions.call("image_saved", saving)
+    return path

@@ -1,14 +1,15 @@
 """The Gradio app: top bar, tabs, and the "send to" links between tabs.
 
 Each tab lives in its own module and only calls the runtime; this module builds them in one
-``UiContext`` (no module-level state), applies ui-config.json defaults, and connects the buttons that
+``UiContext`` (no module-level state), applies ui-config.json defaults, adds the tabs extensions make
+(``on_ui_tabs``) and the extensions' scripts and styles to the page, and connects the buttons that
 carry an image and its parameters from one tab to another.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import gradio as gr
 from PIL import Image
 
 from modules import paths
+from modules.extensions.loader import Extension
 from modules.runtime import Runtime
-from modules.ui import extensions, extras, img2img, merger, pnginfo, settings, topbar, txt2img
+from modules.ui import extensions, extra_networks, extras, img2img, merger, pnginfo, settings, topbar, txt2img
 from modules.ui.generation import PRIVATE, Session, UiContext, paste_outputs, paste_updates, wire_styles
 from modules.ui.results import gallery_paths, pick
 from modules.ui.tokens import TokenCounter
@@ -42,6 +44,9 @@ class Tabs:
 
 def build(runtime: Runtime) -> gr.Blocks:
     config = UiConfig(runtime.paths.ui_config_file)
+    extra_networks.register_setting(runtime.options)
+    # Extensions build their Blocks on their own, outside ours (as in A1111); we render them in tabs.
+    extension_tabs = collect_extension_tabs(runtime)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         bar = topbar.build(runtime)
         ctx = UiContext(
@@ -61,6 +66,7 @@ def build(runtime: Runtime) -> gr.Blocks:
                 png = pnginfo.build()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
                 merger.build(runtime)
+            render_extension_tabs(runtime, extension_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings.build(runtime)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
@@ -70,6 +76,33 @@ def build(runtime: Runtime) -> gr.Blocks:
         wire_sending(ctx, Tabs(tabs, t2i, i2i, ext, png))
     config.save_if_needed()
     return demo
+
+
+# --- extensions' tabs ------------------------------------------------------------------------------
+
+
+def collect_extension_tabs(runtime: Runtime) -> list[tuple[gr.Blocks, str, str]]:
+    """The (Blocks, title, elem_id) triples every ui_tabs callback returned; malformed ones reported."""
+    found = []
+    for returned in runtime.extensions.call("ui_tabs"):
+        for entry in returned or []:
+            if isinstance(entry, tuple | list) and len(entry) >= 3 and isinstance(entry[0], gr.Blocks):
+                found.append((entry[0], str(entry[1]), str(entry[2])))
+            else:
+                error = TypeError(f"expected (gr.Blocks, title, elem_id), got {entry!r:.80}")
+                runtime.extensions.report("?", "callback ui_tabs", error)
+    return found
+
+
+def render_extension_tabs(runtime: Runtime, found: list[tuple[gr.Blocks, str, str]]) -> None:
+    """Each extension's Blocks inside a tab after the built-in ones, with A1111's tab ids."""
+    for blocks, title, elem_id in found:
+        with gr.Tab(title, id=elem_id, elem_id=f"tab_{elem_id}"):
+            try:
+                blocks.render()
+            except Exception as error:  # a broken extension tab must not stop the page
+                runtime.extensions.report(title, "ui_tabs render", error)
+                gr.HTML(f"<div class='error'>This tab failed to build: {error}</div>")
 
 
 # --- "send to" ------------------------------------------------------------------------------------
@@ -149,15 +182,20 @@ def wire_sending(ctx: UiContext, t: Tabs) -> None:
 # --- page head, css, theme --------------------------------------------------------------------------
 
 
-def head_html(theme_name: str = "dark") -> str:
-    """Our own scripts, inlined: the page must not load anything from another host."""
+def head_html(theme_name: str = "dark", extension_list: Iterable[Extension] = ()) -> str:
+    """Our own scripts, then enabled extensions' javascript/*.js (A1111's order), inlined: the page must
+    not load anything from another host."""
     scripts = sorted((paths.ROOT / "javascript").glob("*.js"))
+    scripts += [js for ext in extension_list if ext.enabled for js in ext.javascript]
     settings_js = f"<script>window.sdwebuiTheme = {json.dumps(theme_name)};</script>"
     return settings_js + "".join(f"<script>{Path(s).read_text(encoding='utf-8')}</script>" for s in scripts)
 
 
-def css() -> str:
-    return (paths.ROOT / "style.css").read_text(encoding="utf-8")
+def css(extension_list: Iterable[Extension] = ()) -> str:
+    """style.css, then each enabled extension's style.css, so an extension can override ours."""
+    sheets = [paths.ROOT / "style.css"]
+    sheets += [ext.stylesheet for ext in extension_list if ext.enabled and ext.stylesheet]
+    return "\n".join(sheet.read_text(encoding="utf-8") for sheet in sheets)
 
 
 def theme(name: str) -> gr.themes.Base:

@@ -25,6 +25,9 @@ _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(GenerationJob)}
 class JobForm:
     def __init__(self) -> None:
         self.fields: dict[str, gr.components.Component] = {}
+        # Controls outside the job's fields that "paste" also fills (extension scripts'), with their
+        # parameters-text key or a function of the parsed parameters.
+        self.infotext_fields: list[tuple[gr.components.Component, Any]] = []
 
     def add(self, name: str, component: gr.components.Component) -> gr.components.Component:
         if name not in _FIELD_TYPES:

@@ -19,9 +19,10 @@ from modules import infotext as infotext_format
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.runtime import Runtime
 from modules.styles import PromptStyle, StyleDatabase
-from modules.ui import choices, results
+from modules.ui import choices, results, scripts
 from modules.ui.form import JobForm
 from modules.ui.progress import run_with_progress
+from modules.ui.scripts import ScriptControls
 from modules.ui.tokens import TokenCounter
 from modules.ui.topbar import TopBar
 
@@ -63,6 +64,7 @@ class Toprow:
     styles: gr.Dropdown
     apply_styles: gr.Button
     save_style: gr.Button
+    extra_networks: gr.Button
 
 
 def build_toprow(ctx: UiContext, tab: str) -> Toprow:
@@ -86,6 +88,7 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
             )
         with gr.Column(scale=1, min_width=180, elem_id=f"{tab}_actions_column"):
             generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            extra_networks = gr.Button("Show/hide extra networks", elem_id=f"{tab}_extra_networks", size="sm")
             with gr.Row():
                 interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False)
                 skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
@@ -115,6 +118,7 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
         styles,
         apply_styles,
         save_style,
+        extra_networks,
     )
 
 
@@ -223,9 +227,15 @@ def cfg_control(tab: str, form: JobForm) -> None:
     )
 
 
-def script_dropdown(tab: str) -> gr.Dropdown:
-    """Where scripts (X/Y/Z plot, prompt matrix...) will plug in; only "None" for now."""
-    return gr.Dropdown(label="Script", choices=["None"], value="None", elem_id=f"{tab}_script")
+def script_controls(ctx: UiContext, tab: str, form: JobForm) -> ScriptControls:
+    """Always-on scripts' accordions, then the Script dropdown with the selectable scripts' controls
+    (A1111's order at the bottom of the settings column); their infotext fields join "paste"."""
+    is_img2img = tab == "img2img"
+    alwayson = scripts.build_alwayson(ctx.runtime, is_img2img, tab)
+    dropdown, selectable = scripts.build_selectable(ctx.runtime, is_img2img, tab)
+    controls = ScriptControls(dropdown, selectable, alwayson)
+    form.infotext_fields.extend(controls.infotext_fields())
+    return controls
 
 
 def show_result(result: GenerationResult) -> tuple[list[Any], str, dict]:
@@ -337,17 +347,30 @@ def paste_settings(text: str) -> dict[str, Any]:
     return infotext_format.infotext_to_settings(infotext_format.parse_infotext(text))
 
 
+def pasted_params(ctx: UiContext, text: str) -> dict[str, Any]:
+    """The parsed parameters text after extensions' infotext_pasted callbacks (they may add or change
+    entries in place, as in A1111)."""
+    params = infotext_format.parse_infotext(text)
+    ctx.runtime.extensions.call("infotext_pasted", text, params)
+    return params
+
+
 def paste_outputs(ctx: UiContext, form: JobForm) -> list[gr.components.Component]:
-    return [*form.inputs(), ctx.topbar.clip_skip]
+    return [*form.inputs(), ctx.topbar.clip_skip, *(component for component, _ in form.infotext_fields)]
 
 
 def paste_updates(ctx: UiContext, form: JobForm, text: str) -> list[Any]:
     """Updates for ``paste_outputs``: every field named in the parameters text (none for no text)."""
     if not text.strip():
         return [gr.update() for _ in paste_outputs(ctx, form)]
-    settings = paste_settings(text)
+    params = pasted_params(ctx, text)
+    settings = infotext_format.infotext_to_settings(params)
     clip_skip = settings.get("override_settings", {}).get("CLIP_stop_at_last_layers")
-    return [*form.paste_updates(settings), gr.update(value=clip_skip) if clip_skip else gr.update()]
+    return [
+        *form.paste_updates(settings),
+        gr.update(value=clip_skip) if clip_skip else gr.update(),
+        *(scripts.paste_value(component, key, params) for component, key in form.infotext_fields),
+    ]
 
 
 def wire_paste(ctx: UiContext, toprow: Toprow, form: JobForm) -> None:

@@ -18,9 +18,10 @@ from PIL import Image
 
 from modules import images as image_files
 from modules.processing.job import GenerationJob, GenerationResult
-from modules.ui import generation, results
+from modules.ui import extra_networks, generation, results
 from modules.ui.form import JobForm
 from modules.ui.generation import Toprow, UiContext
+from modules.ui.scripts import ScriptControls
 
 # (tab label, Tab id / elem_id suffix as in A1111)
 MODES = (
@@ -279,15 +280,18 @@ def merge_results(a: GenerationResult, b: GenerationResult) -> GenerationResult:
 
 
 def preparer(
-    ctx: UiContext, form: JobForm, sources: Sources
+    ctx: UiContext, form: JobForm, sources: Sources, script_ui: ScriptControls
 ) -> Callable[[list[Any]], tuple[GenerationJob, generation.Runner]]:
-    """The generate handler's ``prepare``: form values -> job; the active sub-tab -> images and runner."""
+    """The generate handler's ``prepare``: form values -> job; the active sub-tab -> images and runner;
+    the script controls -> the job's script fields."""
     names = list(sources.__dataclass_fields__)
     count = len(form.fields)
+    end = count + len(names)
 
     def prepare(values: list[Any]) -> tuple[GenerationJob, generation.Runner]:
         job = form.to_job(values[:count])
-        src = dict(zip(names, values[count:], strict=True))
+        script_ui.apply(job, values[end:])
+        src = dict(zip(names, values[count:end], strict=True))
         mode = int(src["mode"])
         if mode == BATCH:
             batch = {"input": src["batch_input"], "output": src["batch_output"], "masks": src["batch_masks"]}
@@ -306,6 +310,7 @@ def preparer(
 def build(ctx: UiContext) -> Img2ImgTab:
     tab = "img2img"
     toprow = generation.build_toprow(ctx, tab)
+    networks = extra_networks.build(ctx.runtime, tab)
     form = JobForm()
     form.add("prompt", toprow.prompt)
     form.add("negative_prompt", toprow.negative)
@@ -339,12 +344,18 @@ def build(ctx: UiContext) -> Img2ImgTab:
             reuse = generation.seed_controls(tab, form)
             form.add("styles", toprow.styles)
             inpaint_controls(tab, form)
-            generation.script_dropdown(tab)
+            script_ui = generation.script_controls(ctx, tab, form)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             res = results.build(ctx.runtime, tab)
     generation.wire_generate(
-        ctx, tab, toprow, res, form.inputs() + sources.inputs(), preparer(ctx, form, sources)
+        ctx,
+        tab,
+        toprow,
+        res,
+        form.inputs() + sources.inputs() + script_ui.inputs(),
+        preparer(ctx, form, sources, script_ui),
     )
+    extra_networks.wire(ctx.runtime, networks, toprow.extra_networks, toprow.prompt)
     generation.wire_seed_reuse(res, form, reuse)
     generation.wire_token_counters(ctx, toprow, form.fields["steps"])
     generation.wire_paste(ctx, toprow, form)

@@ -38,8 +38,9 @@ def run_with_progress(
     """
     outcome: dict[str, Any] = {}
     # The generation that holds the queue when we arrive is someone else's: until a new one starts
-    # (``started_at`` moves), its progress is not ours and we show "Waiting..." instead.
-    foreign_start = progress.started_at if queue_lock.locked() else None
+    # (``task_id`` moves on), its progress is not ours and we show "Waiting..." instead. A counter,
+    # not a start time: two generations started within the clock's resolution stay distinct.
+    foreign_task = progress.report().task_id if queue_lock.locked() else None
 
     def target() -> None:
         try:
@@ -53,7 +54,7 @@ def run_with_progress(
     while thread.is_alive():
         thread.join(POLL_SECONDS)
         report = progress.report()
-        waiting = progress.started_at == foreign_start or (queue_lock.locked() and not report.active)
+        waiting = report.task_id == foreign_task or (queue_lock.locked() and not report.active)
         preview = None
         if not waiting and report.preview is not None and report.preview_id != last_preview:
             preview, last_preview = report.preview, report.preview_id

@@ -9,10 +9,13 @@ strength, resize w/h) so existing Gradio-client scripts keep working; newer ones
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
-from modules.ui import choices, generation, results
+from modules.processing.job import GenerationJob
+
+from modules.ui import choices, extra_networks, generation, results
 from modules.ui.form import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, JobForm
 from modules.ui.generation import Toprow, UiContext
 
@@ -107,6 +110,7 @@ def build(ctx: UiContext) -> Txt2ImgTab:
     """Create the txt2img tab's components inside the current Tab context."""
     tab = "txt2img"
     toprow = generation.build_toprow(ctx, tab)
+    networks = extra_networks.build(ctx.runtime, tab)
     form = JobForm()
     form.add("prompt", toprow.prompt)
     form.add("negative_prompt", toprow.negative)
@@ -119,12 +123,18 @@ def build(ctx: UiContext) -> Txt2ImgTab:
             # Newer inputs after the original fifteen (see the module docstring).
             form.add("styles", toprow.styles)
             hires_controls(ctx, tab, form)
-            generation.script_dropdown(tab)
+            script_ui = generation.script_controls(ctx, tab, form)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             res = results.build(ctx.runtime, tab)
-    generation.wire_generate(
-        ctx, tab, toprow, res, form.inputs(), lambda values: (form.to_job(values), ctx.runtime.txt2img)
-    )
+    count = len(form.fields)
+
+    def prepare(values: list[Any]) -> tuple[GenerationJob, generation.Runner]:
+        job = form.to_job(values[:count])
+        script_ui.apply(job, values[count:])
+        return job, ctx.runtime.txt2img
+
+    generation.wire_generate(ctx, tab, toprow, res, form.inputs() + script_ui.inputs(), prepare)
+    extra_networks.wire(ctx.runtime, networks, toprow.extra_networks, toprow.prompt)
     generation.wire_seed_reuse(res, form, reuse)
     generation.wire_token_counters(ctx, toprow, form.fields["steps"])
     generation.wire_paste(ctx, toprow, form)
