@@ -206,6 +206,10 @@ class PromptEncoder:
                 log.info("Embedding %s skipped: %s", embedding.name, note)
         return usable
 
+    def clear_cache(self) -> None:
+        """Forget encoded texts (the text encoder's weights changed, e.g. a LoRA was applied)."""
+        self._cache.clear()
+
     def _raw(self, parsed: Parsed) -> _RawText:
         cached = self._cache.get(parsed)
         if cached is None:

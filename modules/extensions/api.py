@@ -121,7 +121,8 @@ class Script:
 @dataclass
 class ExtraNetwork:
     """A handler for ``<name:args>`` in prompts (``<lora:film:0.8>``): activate before a batch is
-    conditioned, deactivate after the job. ``activate`` gets every call of this network in the batch.
+    conditioned, deactivate after the job. ``activate`` gets every call of this network in the batch's
+    first prompt (as in A1111, one set of networks serves the whole batch).
     Patch the model only in ways ``deactivate`` fully undoes."""
 
     name: str

@@ -63,11 +63,14 @@ class ScriptRunner:
                 self.registry.report(script.name or "?", f"{script.title()}.postprocess_image", error)
 
     def activate_networks(self, ctx: JobContext, calls_per_prompt: list[list[Any]]) -> None:
-        """Hand each extra-network handler the calls of the batch naming it (an empty list resets it)."""
+        """Hand each extra-network handler the calls naming it (an empty list resets it).
+
+        Only the batch's first prompt counts, as in A1111: one set of networks patches the model for the
+        whole batch, and a batch of identical prompts must not apply each network batch_size times.
+        """
         by_name: dict[str, list[Any]] = {name: [] for name in self.registry.extra_networks}
-        for calls in calls_per_prompt:
-            for call in calls:
-                by_name.setdefault(call.name, []).append(call)
+        for call in calls_per_prompt[0] if calls_per_prompt else []:
+            by_name.setdefault(call.name, []).append(call)
         for name, calls in by_name.items():
             network = self.registry.extra_networks.get(name)
             if network is None:

@@ -246,6 +246,8 @@ def run_batches(
                              subseeds=batch.subseeds)
             scripts.call(plan, "before_process_batch", **hook_args)
             strip_extra_networks(batch)
+            # process_batch sees the text without <lora:...> tags, as in A1111.
+            hook_args["prompts"] = batch.prompts
             scripts.activate_networks(plan, batch.extra_networks)
             scripts.call(plan, "process_batch", **hook_args)
             latents = sample_batch(batch)

@@ -1,0 +1,154 @@
+"""<lora:...> in real txt2img jobs on the tiny model, through the real extension loader: the image changes
+with the weight, weight 0 changes nothing, the shared model is bit-identical after every job (errors
+included), "Lora hashes" is written, and an unknown name is noted without stopping the job."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from modules.processing.job import GenerationJob
+from tests.extensions import lora_helpers as h
+
+
+@pytest.fixture
+def runtime(tmp_path, tiny_bundle):
+    rt = h.lora_runtime(tmp_path / "data", tiny_bundle)
+    h.write_lora(
+        rt.paths.lora_dir / "both.safetensors", h.sd1_lora_tensors(seed=1), {"ss_output_name": "both_alias"}
+    )
+    h.write_lora(rt.paths.lora_dir / "te_only.safetensors", h.sd1_lora_tensors(seed=2, unet=False))
+    h.write_lora(
+        rt.paths.lora_dir / "compvis.safetensors", h.sd1_lora_tensors(seed=1, te=False, compvis=True)
+    )
+    h.write_lora(rt.paths.lora_dir / "diffusers.safetensors", h.sd1_lora_tensors(seed=1, te=False))
+    return rt
+
+
+def job(prompt: str, **kw) -> GenerationJob:
+    defaults = dict(steps=3, width=64, height=64, seed=11, sampler_name="Euler", do_not_save_samples=True)
+    return GenerationJob(prompt=prompt, **{**defaults, **kw})
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.images[0], dtype=np.int16)
+
+
+@pytest.mark.slow
+def test_output_changes_with_weight_and_weight_zero_is_a_no_op(runtime, tiny_bundle):
+    before = h.state_of(tiny_bundle)
+    plain = pixels(runtime.txt2img(job("a red circle")))
+    zero = pixels(runtime.txt2img(job("a red circle <lora:both:0>")))
+    small = pixels(runtime.txt2img(job("a red circle <lora:both:0.02>")))
+    full = pixels(runtime.txt2img(job("a red circle <lora:both:1>")))
+    assert np.array_equal(plain, zero)
+    assert not np.array_equal(plain, small) and not np.array_equal(small, full)
+    # The change grows with the weight: a tiny weight nudges the image, weight 1 changes it a lot.
+    assert np.abs(full - plain).mean() > 3 * np.abs(small - plain).mean()
+    h.assert_same_state(before, tiny_bundle)
+    assert np.array_equal(plain, pixels(runtime.txt2img(job("a red circle"))))
+
+
+def test_text_encoder_part_is_applied_before_the_prompt_is_encoded(runtime, tiny_bundle):
+    plain = pixels(runtime.txt2img(job("a red circle")))
+    te = pixels(runtime.txt2img(job("a red circle <lora:te_only:1>")))
+    assert not np.array_equal(plain, te)
+    # te weight 0, UNet weight 1 on a text-encoder-only LoRA: nothing to patch.
+    assert np.array_equal(plain, pixels(runtime.txt2img(job("a red circle <lora:te_only:0:1>"))))
+
+
+def test_compvis_named_file_acts_like_the_diffusers_named_one(runtime):
+    a = pixels(runtime.txt2img(job("a cat <lora:compvis:0.8>")))
+    b = pixels(runtime.txt2img(job("a cat <lora:diffusers:0.8>")))
+    assert np.array_equal(a, b)
+
+
+def test_lora_hashes_in_infotext_are_the_addnet_hash(runtime):
+    result = runtime.txt2img(job("a cat <lora:both:0.7> <lora:te_only>"))
+    data = (runtime.paths.lora_dir / "both.safetensors").read_bytes()
+    both = hashlib.sha256(data[8 + int.from_bytes(data[:8], "little") :]).hexdigest()[:12]
+    text = result.infotexts[0]
+    assert f'Lora hashes: "both: {both}, te_only: ' in text
+    assert "<lora" not in text.splitlines()[-1] and result.prompts[0].startswith("a cat <lora:both:0.7>")
+    from modules.infotext import parse_infotext
+
+    assert parse_infotext(text)["Lora hashes"].startswith(f"both: {both}, te_only: ")
+
+
+def test_found_by_alias_and_hash_option_respected(runtime):
+    result = runtime.txt2img(job("a cat <lora:both_alias:1>", override_settings={h_option(): False}))
+    assert "Lora hashes" not in result.infotexts[0]
+    assert not result.comments
+
+
+def h_option() -> str:
+    return h.ln.HASHES_OPTION
+
+
+@pytest.mark.slow
+def test_unknown_name_is_noted_and_generation_continues(runtime, tiny_bundle):
+    plain = pixels(runtime.txt2img(job("a red circle")))
+    result = runtime.txt2img(job("a red circle <lora:nope:1> <lora:both:0>"))
+    assert result.comments == ["Networks not found: nope"]
+    assert np.array_equal(plain, pixels(result))
+    assert not runtime.extensions.errors
+
+
+def test_model_restored_when_the_job_fails(runtime, tiny_bundle, monkeypatch):
+    from modules.processing import sampling
+
+    before = h.state_of(tiny_bundle)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("sampler failed")
+
+    monkeypatch.setattr(sampling, "sample", explode)
+    with pytest.raises(RuntimeError, match="sampler failed"):
+        runtime.txt2img(job("a cat <lora:both:1>"))
+    h.assert_same_state(before, tiny_bundle)
+
+
+@pytest.mark.slow
+def test_batches_with_different_loras_encode_with_their_own_weights(runtime):
+    """n_iter batches that differ only by a LoRA tag: the conditioning cache must not serve batch 1's."""
+    from modules.extensions.api import AlwaysVisible, Script
+
+    class PerBatchLora(Script):
+        def title(self):
+            return "per batch lora"
+
+        def show(self, is_img2img):
+            return AlwaysVisible
+
+        def process(self, p):
+            p.all_prompts[1] = p.all_prompts[1] + " <lora:te_only:1>"
+
+    runtime.extensions.scripts.append(PerBatchLora())
+    both = runtime.txt2img(job("a red circle", n_iter=2))
+    runtime.extensions.scripts.clear()
+    second = runtime.txt2img(job("a red circle <lora:te_only:1>", seed=12))
+    assert np.array_equal(np.asarray(both.samples[1], dtype=np.int16), pixels(second))
+    assert "Lora hashes" not in both.infotexts[both.index_of_first_image]
+    assert "Lora hashes: " in both.infotexts[-1]
+
+
+@pytest.mark.slow
+def test_lyco_tag_and_lora_tag_together(runtime, tiny_bundle):
+    before = h.state_of(tiny_bundle)
+    together = pixels(runtime.txt2img(job("x <lora:diffusers:1> <lyco:te_only:1>")))
+    assert not np.array_equal(together, pixels(runtime.txt2img(job("x <lora:diffusers:1>"))))
+    h.assert_same_state(before, tiny_bundle)
+
+
+def test_listing_for_the_ui_and_api(runtime):
+    network = runtime.extensions.extra_networks["lora"]
+    items = network.extra["items"](runtime)
+    assert {i["name"] for i in items} >= {"both", "te_only", "compvis", "diffusers"}
+    both = next(i for i in items if i["name"] == "both")
+    assert set(both) == {"name", "alias", "path", "metadata"} and both["alias"] == "both_alias"
+    h.write_lora(runtime.paths.lora_dir / "new.safetensors", h.sd1_lora_tensors(seed=9))
+    network.extra["refresh"](runtime)
+    cards = network.extra["cards"](runtime)
+    assert any(c["name"] == "new" and c["prompt"] == "<lora:new:1>" for c in cards)
