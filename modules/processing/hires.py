@@ -14,6 +14,7 @@ from modules.processing import sampling, vae
 from modules.processing.conditioning import ConditioningBuilder
 from modules.processing.job import GenerationJob
 from modules.processing.pipeline import Batch, JobPlan, make_encoder, schedule_length
+from modules.prompting import extract_extra_networks
 
 DEFAULT_STRENGTH = 0.7
 
@@ -126,7 +127,8 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
         hires_steps=schedule_length(runtime, sampler_name, scheduler, steps),
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
-    prompts = [job.hr_prompt or p for p in batch.prompts]
+    # The batch's prompts are already free of <lora:...> tags; a separate hires prompt is stripped here.
+    prompts = [extract_extra_networks(job.hr_prompt)[0] if job.hr_prompt else p for p in batch.prompts]
     negatives = [job.hr_negative_prompt or n for n in batch.negative_prompts]
     conds, unconds = builder.batch(prompts, negatives)
     init_latent = upscale(plan, latents, target_size(job), batch.seeds[0])
