@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -63,14 +64,21 @@ class Runtime:
         self.model_loader: Callable[[], ModelBundle] | None = None
         self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
 
-    def model(self) -> ModelBundle:
-        """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed."""
+    def model(self, settings: Mapping[str, Any] | None = None) -> ModelBundle:
+        """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed.
+
+        With a job's ``settings`` snapshot, its checkpoint and VAE choice win (override_settings, X/Y/Z
+        cells); the VAE is switched only when it differs from the loaded one.
+        """
         if self.model_loader is not None:
             return self.model_loader()
         if not self.models.checkpoints():
             ensure_default_model(self.paths.ckpt_dir)
             self.models.refresh()
-        wanted = self.options.get("sd_model_checkpoint") or (str(self.args.ckpt) if self.args.ckpt else "")
+        source = settings if settings is not None else self.options
+        if source["sd_vae"] != self.models.options.vae:
+            self.models.set_vae(source["sd_vae"])
+        wanted = source["sd_model_checkpoint"] or (str(self.args.ckpt) if self.args.ckpt else "")
         try:
             bundle = self.models.get(wanted) if wanted else self.models.get(self.models.titles()[0])
         except KeyError:

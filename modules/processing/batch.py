@@ -77,8 +77,9 @@ def output_settings(options: BatchOptions, job: GenerationJob, stem: str) -> dic
     }
 
 
-def png_info_changes(runtime: Any, options: BatchOptions, base: GenerationJob, image_path: Path,
-                     image: Image.Image) -> dict[str, Any]:
+def png_info_changes(
+    runtime: Any, options: BatchOptions, base: GenerationJob, image_path: Path, image: Image.Image
+) -> dict[str, Any]:
     """Job fields from the image's own parameters text, limited to the chosen items (A1111's PNG info)."""
     source = image
     if options.png_info_dir:
@@ -92,10 +93,16 @@ def png_info_changes(runtime: Any, options: BatchOptions, base: GenerationJob, i
     params = {k: v for k, v in parse_infotext(text).items() if k in options.png_info_props}
     changes: dict[str, Any] = {
         "prompt": " ".join(t for t in (base.prompt, str(params.get("Prompt", ""))) if t),
-        "negative_prompt": " ".join(t for t in (base.negative_prompt, str(params.get("Negative prompt", ""))) if t),
+        "negative_prompt": " ".join(
+            t for t in (base.negative_prompt, str(params.get("Negative prompt", ""))) if t
+        ),
     }
-    for key, name, kind in (("Seed", "seed", int), ("CFG scale", "cfg_scale", float), ("Sampler", "sampler_name", str),
-                            ("Steps", "steps", int)):
+    for key, name, kind in (
+        ("Seed", "seed", int),
+        ("CFG scale", "cfg_scale", float),
+        ("Sampler", "sampler_name", str),
+        ("Steps", "steps", int),
+    ):
         if key in params:
             changes[name] = kind(params[key])
     if "Model hash" in params:
@@ -107,8 +114,14 @@ def png_info_changes(runtime: Any, options: BatchOptions, base: GenerationJob, i
     return changes
 
 
-def image_job(runtime: Any, options: BatchOptions, base: GenerationJob, path: Path, image: Image.Image,
-              mask: Image.Image | None) -> GenerationJob:
+def image_job(
+    runtime: Any,
+    options: BatchOptions,
+    base: GenerationJob,
+    path: Path,
+    image: Image.Image,
+    mask: Image.Image | None,
+) -> GenerationJob:
     changes: dict[str, Any] = {}
     if options.use_png_info:
         changes = png_info_changes(runtime, options, base, path, image)
@@ -116,23 +129,38 @@ def image_job(runtime: Any, options: BatchOptions, base: GenerationJob, path: Pa
         # Rounded down to the VAE's multiple of 8, which is what the image would come out at anyway.
         changes["width"] = max(8, int(image.width * options.scale_by) // 8 * 8)
         changes["height"] = max(8, int(image.height * options.scale_by) // 8 * 8)
-    overrides = {**base.override_settings, **changes.pop("override_settings", {}),
-                 **output_settings(options, base, path.stem)}
+    overrides = {
+        **base.override_settings,
+        **changes.pop("override_settings", {}),
+        **output_settings(options, base, path.stem),
+    }
     return dataclasses.replace(
-        base, init_images=[image] * base.batch_size, mask=mask if mask is not None else base.mask,
-        override_settings=overrides, styles=list(base.styles), do_not_save_samples=False, **changes,
+        base,
+        init_images=[image] * base.batch_size,
+        mask=mask if mask is not None else base.mask,
+        override_settings=overrides,
+        styles=list(base.styles),
+        do_not_save_samples=False,
+        **changes,
     )
 
 
-def run_batch(runtime: Any, job: GenerationJob, options: BatchOptions,
-              on_image: Callable[[Path, GenerationResult], None] | None = None) -> BatchResult:
+def run_batch(
+    runtime: Any,
+    job: GenerationJob,
+    options: BatchOptions,
+    on_image: Callable[[Path, GenerationResult], None] | None = None,
+) -> BatchResult:
     """Run ``job`` on every image of ``options.input_dir``; stops early when interrupted."""
     files = image_files(options.input_dir)
     masks = image_files(options.mask_dir) if options.mask_dir else []
     # One seed for the whole folder, drawn once if random, as A1111's batch mode does.
     base = dataclasses.replace(job, seed=seeding.resolve_seed(job.seed))
-    batch = BatchResult(GenerationResult(images=[], seeds=[], subseeds=[], prompts=[], negative_prompts=[],
-                                         infotexts=[], parameters={}))
+    batch = BatchResult(
+        GenerationResult(
+            images=[], seeds=[], subseeds=[], prompts=[], negative_prompts=[], infotexts=[], parameters={}
+        )
+    )
     for path in files:
         image = load(path, batch.skipped)
         if image is None:
@@ -172,8 +200,7 @@ def load(path: Path, skipped: list[str]) -> Image.Image | None:
 
 def add(total: GenerationResult, done: GenerationResult) -> None:
     total.images += done.samples
-    total.infotexts += done.infotexts[done.index_of_first_image:]
+    total.infotexts += done.infotexts[done.index_of_first_image :]
     for name in ("seeds", "subseeds", "prompts", "negative_prompts", "saved_paths"):
         getattr(total, name).extend(getattr(done, name))
     total.parameters = total.parameters or done.parameters
-
