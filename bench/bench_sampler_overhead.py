@@ -31,13 +31,23 @@ def sd15_bundle() -> ModelBundle:
 
     unet = UNet2DConditionModel(**load_skeleton("sd1", "unet")).eval().requires_grad_(False)
     tiny = build_tiny_bundle()
-    return ModelBundle(unet=unet, vae=tiny.vae, text_encoders=[], tokenizers=[], arch=Arch.SD1,
-                       prediction_type="epsilon", alphas_cumprod=scaled_linear_alphas_cumprod(), name="sd15-random")
+    return ModelBundle(
+        unet=unet,
+        vae=tiny.vae,
+        text_encoders=[],
+        tokenizers=[],
+        arch=Arch.SD1,
+        prediction_type="epsilon",
+        alphas_cumprod=scaled_linear_alphas_cumprod(),
+        name="sd15-random",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sd15", action="store_true", help="an SD1.5-shaped random-weight UNet (860 M params)")
+    parser.add_argument(
+        "--sd15", action="store_true", help="an SD1.5-shaped random-weight UNet (860 M params)"
+    )
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sampler", default="Euler")
@@ -49,14 +59,28 @@ def main() -> None:
     neg = SimpleNamespace(tokens=torch.randn(1, 77, dim), pooled=None)
     runtime = SimpleNamespace(progress=Progress(), sampling_registry=default_registry(), denoiser_hooks=None)
     settings = Options(None).snapshot()
-    job = SimpleNamespace(subseed_strength=0.0, seed_resize_from_h=0, seed_resize_from_w=0, eta=None,
-                          s_churn=None, s_tmin=None, s_tmax=None, s_noise=None)
+    job = SimpleNamespace(
+        subseed_strength=0.0,
+        seed_resize_from_h=0,
+        seed_resize_from_w=0,
+        eta=None,
+        s_churn=None,
+        s_tmin=None,
+        s_tmax=None,
+        s_noise=None,
+    )
     plan = SimpleNamespace(bundle=bundle, job=job, settings=settings, extra={})
     latent = args.size // 8
     request = sampling.SamplingRequest(
         conds=[ComposableConditioning(((ScheduledConditioning(((args.steps, cond),)), 1.0),))],
-        unconds=[ScheduledConditioning(((args.steps, neg),))], shape=(4, latent, latent), seeds=[1],
-        subseeds=[1], steps=args.steps, sampler_name=args.sampler, scheduler="Automatic", cfg_scale=7.0,
+        unconds=[ScheduledConditioning(((args.steps, neg),))],
+        shape=(4, latent, latent),
+        seeds=[1],
+        subseeds=[1],
+        steps=args.steps,
+        sampler_name=args.sampler,
+        scheduler="Automatic",
+        cfg_scale=7.0,
     )
     with torch.inference_mode():
         sampling.sample(runtime, plan, request)  # warm-up
@@ -72,8 +96,10 @@ def main() -> None:
         direct = time.perf_counter() - start
     per_step = (loop - direct) / args.steps
     print(f"model={bundle.name} size={args.size}px steps={args.steps} sampler={args.sampler}")
-    print(f"loop {loop:.3f} s, direct UNet {direct:.3f} s, ratio {loop / direct:.3f}, "
-          f"overhead {per_step * 1000:.2f} ms/step")
+    print(
+        f"loop {loop:.3f} s, direct UNet {direct:.3f} s, ratio {loop / direct:.3f}, "
+        f"overhead {per_step * 1000:.2f} ms/step"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ class Runtime:
             self.paths.vae_dir,
             HashCache(self.paths.data_dir / "cache.json"),
             capacity=int(self.options.get("sd_checkpoints_limit")),
-            options=LoadOptions(device=self.device, dtype=self.dtype, offload=offload,
-                                vae=self.options.get("sd_vae")),
+            options=LoadOptions(
+                device=self.device, dtype=self.dtype, offload=offload, vae=self.options.get("sd_vae")
+            ),
         )
         self.styles = StyleDatabase(self.paths.styles_file)
         self.embeddings = EmbeddingDatabase([self.paths.embeddings_dir, paths.BUNDLED_EMBEDDINGS])
@@ -122,7 +123,6 @@ class Runtime:
 
     def img2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("img2img", job)
-
 
 
 def ensure_default_model(ckpt_dir: Path) -> Path:

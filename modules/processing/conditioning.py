@@ -16,7 +16,9 @@ from modules.sampling.denoiser import ComposableConditioning, ScheduledCondition
 class ConditioningBuilder:
     """Builds the denoiser's conditioning for a job's prompts; identical prompts are built once."""
 
-    def __init__(self, encoder: Any, steps: int, hires_steps: int | None = None, use_old_scheduling: bool = False):
+    def __init__(
+        self, encoder: Any, steps: int, hires_steps: int | None = None, use_old_scheduling: bool = False
+    ):
         self.encoder = encoder
         self.steps = steps
         self.hires_steps = hires_steps

@@ -42,8 +42,13 @@ def load_depth_model(path: Path) -> Any:
 @torch.no_grad()
 def estimate(model: Any, images: list[Image.Image]) -> torch.Tensor:
     """[B, 1, H, W] relative depth (bigger = nearer, as MiDaS/DPT predict) at the images' size."""
-    arrays = [np.asarray(img.convert("RGB").resize((DPT_SIZE, DPT_SIZE), Image.Resampling.BICUBIC),
-                         dtype=np.float32) / 255 for img in images]
+    arrays = [
+        np.asarray(
+            img.convert("RGB").resize((DPT_SIZE, DPT_SIZE), Image.Resampling.BICUBIC), dtype=np.float32
+        )
+        / 255
+        for img in images
+    ]
     pixels = (torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) - 0.5) / 0.5
     depth = model(pixel_values=pixels).predicted_depth
     return depth.unsqueeze(1).float()
@@ -66,7 +71,9 @@ def depth_map(runtime: Any, job: Any, images: list[Image.Image]) -> torch.Tensor
     return estimate(load_depth_model(model_path), images)
 
 
-def depth_cond_for(runtime: Any, job: Any, images: list[Image.Image], latent_hw: tuple[int, int]) -> torch.Tensor:
+def depth_cond_for(
+    runtime: Any, job: Any, images: list[Image.Image], latent_hw: tuple[int, int]
+) -> torch.Tensor:
     """The depth channel for the UNet; the map used is kept on the job's result for display."""
     depth = depth_map(runtime, job, images)
     cond = image_cond.depth_cond(depth, latent_hw)

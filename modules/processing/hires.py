@@ -109,11 +109,15 @@ def upscale(plan: JobPlan, latents: torch.Tensor, size: HiresSize, seed: int) ->
         mode, antialias = LATENT_UPSCALERS[job.hr_upscaler]
         upscaled = F.interpolate(latents, size=hw, mode=mode, antialias=antialias)
     else:
-        images = [img.resize((size.width, size.height), IMAGE_UPSCALERS[job.hr_upscaler])
-                  for img in vae.decode(bundle, latents)]
+        images = [
+            img.resize((size.width, size.height), IMAGE_UPSCALERS[job.hr_upscaler])
+            for img in vae.decode(bundle, latents)
+        ]
         upscaled = vae.encode(bundle, images, torch.Generator().manual_seed(seed))
     ty, tx = size.truncate_y, size.truncate_x
-    return upscaled[:, :, ty // 2 : upscaled.shape[2] - (ty + 1) // 2, tx // 2 : upscaled.shape[3] - (tx + 1) // 2]
+    return upscaled[
+        :, :, ty // 2 : upscaled.shape[2] - (ty + 1) // 2, tx // 2 : upscaled.shape[3] - (tx + 1) // 2
+    ]
 
 
 def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor) -> torch.Tensor:
@@ -134,9 +138,18 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
     init_latent = upscale(plan, latents, target_size(job), batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
     request = sampling.SamplingRequest(
-        conds=conds, unconds=unconds, shape=tuple(init_latent.shape[1:]), seeds=batch.seeds,
-        subseeds=batch.subseeds, steps=steps, sampler_name=sampler_name,
-        scheduler=scheduler, cfg_scale=job.cfg_scale, init_latent=init_latent,
-        denoising_strength=strength(job), fix_steps=True, is_hires=True,
+        conds=conds,
+        unconds=unconds,
+        shape=tuple(init_latent.shape[1:]),
+        seeds=batch.seeds,
+        subseeds=batch.subseeds,
+        steps=steps,
+        sampler_name=sampler_name,
+        scheduler=scheduler,
+        cfg_scale=job.cfg_scale,
+        init_latent=init_latent,
+        denoising_strength=strength(job),
+        fix_steps=True,
+        is_hires=True,
     )
     return sampling.sample(runtime, plan, request)

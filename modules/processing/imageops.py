@@ -46,14 +46,18 @@ def _resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image
         fill = height // 2 - scale_h // 2
         if fill > 0:
             canvas.paste(resized.resize((width, fill), box=(0, 0, width, 0)), (0, 0))
-            canvas.paste(resized.resize((width, fill), box=(0, resized.height, width, resized.height)),
-                         (0, fill + scale_h))
+            canvas.paste(
+                resized.resize((width, fill), box=(0, resized.height, width, resized.height)),
+                (0, fill + scale_h),
+            )
     elif ratio > src_ratio:
         fill = width // 2 - scale_w // 2
         if fill > 0:
             canvas.paste(resized.resize((fill, height), box=(0, 0, 0, height)), (0, 0))
-            canvas.paste(resized.resize((fill, height), box=(resized.width, 0, resized.width, height)),
-                         (fill + scale_w, 0))
+            canvas.paste(
+                resized.resize((fill, height), box=(resized.width, 0, resized.width, height)),
+                (fill + scale_w, 0),
+            )
     return canvas
 
 
@@ -73,12 +77,17 @@ def masked_region(mask: Image.Image, padding: int) -> tuple[int, int, int, int] 
     if box is None:
         return None
     x1, y1, x2, y2 = box
-    return (max(x1 - padding, 0), max(y1 - padding, 0), min(x2 + padding, mask.width),
-            min(y2 + padding, mask.height))
+    return (
+        max(x1 - padding, 0),
+        max(y1 - padding, 0),
+        min(x2 + padding, mask.width),
+        min(y2 + padding, mask.height),
+    )
 
 
-def expand_region_to_ratio(region: tuple[int, int, int, int], width: int, height: int,
-                           image_width: int, image_height: int) -> tuple[int, int, int, int]:
+def expand_region_to_ratio(
+    region: tuple[int, int, int, int], width: int, height: int, image_width: int, image_height: int
+) -> tuple[int, int, int, int]:
     """Grow a crop region so it has the target's aspect ratio, staying inside the image where possible."""
     x1, y1, x2, y2 = region
     ratio = width / height
@@ -105,7 +114,7 @@ def expand_region_to_ratio(region: tuple[int, int, int, int], width: int, height
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """"Masked content: fill": replace the masked area with ever blurrier copies of its surroundings."""
+    """ "Masked content: fill": replace the masked area with ever blurrier copies of its surroundings."""
     background = Image.new("RGBA", image.size, (0, 0, 0, 0))
     keep = ImageOps.invert(mask.convert("L"))
     source = Image.new("RGBA", image.size, (0, 0, 0, 0))
@@ -119,8 +128,12 @@ def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
     return filled
 
 
-def overlay_original(result: Image.Image, original: Image.Image, mask: Image.Image,
-                     region: tuple[int, int, int, int] | None = None) -> Image.Image:
+def overlay_original(
+    result: Image.Image,
+    original: Image.Image,
+    mask: Image.Image,
+    region: tuple[int, int, int, int] | None = None,
+) -> Image.Image:
     """Paste the generated pixels back over the original, blended by the (blurred) mask.
 
     Pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
@@ -137,7 +150,11 @@ def overlay_original(result: Image.Image, original: Image.Image, mask: Image.Ima
     return Image.composite(result.convert("RGB"), original, mask.convert("L").resize(original.size))
 
 
-def latent_mask(mask: Image.Image, latent_width: int, latent_height: int, round_mask: bool = True) -> np.ndarray:
+def latent_mask(
+    mask: Image.Image, latent_width: int, latent_height: int, round_mask: bool = True
+) -> np.ndarray:
     """The mask at latent resolution as floats in 0..1 (1 = repaint); rounded as A1111 does by default."""
-    small = np.asarray(mask.convert("L").resize((latent_width, latent_height), LANCZOS), dtype=np.float32) / 255
+    small = (
+        np.asarray(mask.convert("L").resize((latent_width, latent_height), LANCZOS), dtype=np.float32) / 255
+    )
     return np.around(small) if round_mask else small

@@ -55,7 +55,9 @@ def prepare(job: GenerationJob, image: Image.Image) -> PreparedImage:
         crop_mask = mask.crop(region).resize((job.width, job.height), imageops.LANCZOS)
     else:
         crop = imageops.resize_image(job.resize_mode, image, job.width, job.height)
-        crop_mask = imageops.resize_image(job.resize_mode, mask.convert("RGB"), job.width, job.height).convert("L")
+        crop_mask = imageops.resize_image(
+            job.resize_mode, mask.convert("RGB"), job.width, job.height
+        ).convert("L")
     if job.inpainting_fill == 0:
         crop = imageops.fill_masked(crop, crop_mask)
     return PreparedImage(crop, original=image, mask=crop_mask, overlay_mask=mask, region=region)
@@ -86,17 +88,38 @@ def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any
     prepared = [prepare(job, image) for image in job.init_images]
     if len(prepared) == 1:
         prepared = prepared * job.batch_size
-    probe = sampling.SamplingRequest([], [], (0, 0, 0), [], [], job.steps, job.sampler_name, job.scheduler,
-                                     job.cfg_scale, init_latent=torch.zeros(1), denoising_strength=strength(job),
-                                     fix_steps=bool(settings["img2img_fix_steps"]))
+    probe = sampling.SamplingRequest(
+        [],
+        [],
+        (0, 0, 0),
+        [],
+        [],
+        job.steps,
+        job.sampler_name,
+        job.scheduler,
+        job.cfg_scale,
+        init_latent=torch.zeros(1),
+        denoising_strength=strength(job),
+        fix_steps=bool(settings["img2img_fix_steps"]),
+    )
     # The prompt schedule counts the steps of the shortened run, so [a:b:0.5] switches halfway through it.
-    plan = plan_job(runtime, runtime.model(settings), job, settings, mode="img2img",
-                    schedule_steps=sampling.steps_run(probe))
+    plan = plan_job(
+        runtime,
+        runtime.model(settings),
+        job,
+        settings,
+        mode="img2img",
+        schedule_steps=sampling.steps_run(probe),
+    )
     plan.generate = generate_images
     plan.extra.update(infotext_params(job))
     overlay = bool(settings["img2img_overlay_original"])
-    return run_batches(runtime, plan, lambda batch: sample_batch(runtime, plan, batch, prepared),
-                       postprocess=paste_back(prepared, overlay))
+    return run_batches(
+        runtime,
+        plan,
+        lambda batch: sample_batch(runtime, plan, batch, prepared),
+        postprocess=paste_back(prepared, overlay),
+    )
 
 
 def infotext_params(job: GenerationJob) -> dict[str, Any]:
@@ -145,9 +168,17 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[Prepa
         # Strength 0 means "unchanged": return the input through encode/decode without any sampling.
         return init_latent
     request = sampling.SamplingRequest(
-        conds=conds, unconds=unconds, shape=tuple(init_latent.shape[1:]), seeds=batch.seeds,
-        subseeds=batch.subseeds, steps=job.steps, sampler_name=job.sampler_name, scheduler=job.scheduler,
-        cfg_scale=job.cfg_scale, init_latent=init_latent, denoising_strength=strength(job),
+        conds=conds,
+        unconds=unconds,
+        shape=tuple(init_latent.shape[1:]),
+        seeds=batch.seeds,
+        subseeds=batch.subseeds,
+        steps=job.steps,
+        sampler_name=job.sampler_name,
+        scheduler=job.scheduler,
+        cfg_scale=job.cfg_scale,
+        init_latent=init_latent,
+        denoising_strength=strength(job),
         fix_steps=bool(settings["img2img_fix_steps"]),
         noise_multiplier=job.initial_noise_multiplier or float(settings["initial_noise_multiplier"]),
         image_cond=make_image_cond(runtime, plan, prepared, latent_hw, generator),
@@ -163,12 +194,16 @@ def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generat
     for image in job.init_images:
         w, h = (max(factor, image.width // factor * factor), max(factor, image.height // factor * factor))
         encoded = vae.encode(bundle, [image.convert("RGB").resize((w, h), imageops.LANCZOS)], generator)
-        latents.append(F.interpolate(encoded, size=(job.height // factor, job.width // factor), mode="bilinear"))
+        latents.append(
+            F.interpolate(encoded, size=(job.height // factor, job.width // factor), mode="bilinear")
+        )
     stacked = torch.cat(latents)
     return stacked.expand(job.batch_size, *stacked.shape[1:]) if len(latents) == 1 else stacked
 
 
-def latent_mask(prepared: list[PreparedImage], latent_hw: tuple[int, int], round_mask: bool) -> torch.Tensor | None:
+def latent_mask(
+    prepared: list[PreparedImage], latent_hw: tuple[int, int], round_mask: bool
+) -> torch.Tensor | None:
     if prepared[0].mask is None:
         return None
     h, w = latent_hw
@@ -176,8 +211,13 @@ def latent_mask(prepared: list[PreparedImage], latent_hw: tuple[int, int], round
     return torch.from_numpy(np.stack(masks)).unsqueeze(1)
 
 
-def make_image_cond(runtime: Any, plan: JobPlan, prepared: list[PreparedImage], latent_hw: tuple[int, int],
-                    generator: torch.Generator) -> torch.Tensor | None:
+def make_image_cond(
+    runtime: Any,
+    plan: JobPlan,
+    prepared: list[PreparedImage],
+    latent_hw: tuple[int, int],
+    generator: torch.Generator,
+) -> torch.Tensor | None:
     bundle, job = plan.bundle, plan.job
     if not image_cond.needs_image_cond(bundle):
         return None
@@ -190,6 +230,10 @@ def make_image_cond(runtime: Any, plan: JobPlan, prepared: list[PreparedImage], 
         arrays = [np.asarray(p.mask, dtype=np.float32) / 255 for p in prepared]
         pixel_mask = torch.from_numpy(np.stack(arrays)).unsqueeze(1)
     return image_cond.inpainting_cond(
-        bundle, [p.image for p in prepared], pixel_mask, latent_hw,
-        mask_weight=float(plan.settings["inpainting_mask_weight"]), generator=generator,
+        bundle,
+        [p.image for p in prepared],
+        pixel_mask,
+        latent_hw,
+        mask_weight=float(plan.settings["inpainting_mask_weight"]),
+        generator=generator,
     )

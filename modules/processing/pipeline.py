@@ -80,8 +80,13 @@ class JobPlan:
         size = self.job.batch_size
         for index in range(self.job.n_iter):
             window = slice(index * size, (index + 1) * size)
-            yield Batch(index, self.all_prompts[window], self.all_negative_prompts[window],
-                        self.all_seeds[window], self.all_subseeds[window])
+            yield Batch(
+                index,
+                self.all_prompts[window],
+                self.all_negative_prompts[window],
+                self.all_seeds[window],
+                self.all_subseeds[window],
+            )
 
     def empty_result(self) -> GenerationResult:
         return GenerationResult(
@@ -215,7 +220,10 @@ def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
 
 
 def run_selected_script(
-    runtime: Any, job: GenerationJob, settings: Mapping[str, Any], mode: str,
+    runtime: Any,
+    job: GenerationJob,
+    settings: Mapping[str, Any],
+    mode: str,
     generate: Callable[[Any, GenerationJob, Mapping[str, Any]], GenerationResult],
 ) -> GenerationResult:
     """A selectable script (X/Y/Z plot, prompt matrix...) runs the job its own way, or falls through."""
@@ -242,8 +250,9 @@ def run_batches(
                 break
             if batch.index:
                 runtime.progress.next_job()
-            hook_args = dict(batch_number=batch.index, prompts=batch.prompts, seeds=batch.seeds,
-                             subseeds=batch.subseeds)
+            hook_args = dict(
+                batch_number=batch.index, prompts=batch.prompts, seeds=batch.seeds, subseeds=batch.subseeds
+            )
             scripts.call(plan, "before_process_batch", **hook_args)
             strip_extra_networks(batch)
             # process_batch sees the text without <lora:...> tags, as in A1111.
@@ -272,8 +281,14 @@ def add_grid(runtime: Any, plan: JobPlan, result: GenerationResult) -> None:
     text = result.infotexts[0]
     if settings["grid_save"] and not job.do_not_save_grid:
         folder = runtime.paths.outputs_dir / f"{plan.mode}-grids"
-        image_files.save_image(grid, folder, basename="grid", pattern="", extension=settings["samples_format"],
-                               infotext=text if settings["enable_pnginfo"] else None)
+        image_files.save_image(
+            grid,
+            folder,
+            basename="grid",
+            pattern="",
+            extension=settings["samples_format"],
+            infotext=text if settings["enable_pnginfo"] else None,
+        )
     if settings["return_grid"]:
         result.images.insert(0, grid)
         result.infotexts.insert(0, text)

@@ -128,7 +128,9 @@ def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
         x = request.init_latent + noise * request.noise_multiplier * sigmas[0]
     options, infotext = sampler_options(sampler, job, settings)
     plan.extra.update(infotext)
-    if not request.is_hires and (request.scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
+    if not request.is_hires and (
+        request.scheduler not in (None, "", "Automatic") or schedule.name != "uniform"
+    ):
         plan.extra["Schedule type"] = schedule.label
     if ensd and sampler.uses_ensd:
         plan.extra["ENSD"] = ensd

@@ -43,7 +43,9 @@ def decode(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False
 
 
 @torch.no_grad()
-def encode_pixels(bundle: ModelBundle, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def encode_pixels(
+    bundle: ModelBundle, pixels: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """[-1, 1] pixels [B, 3, H, W] -> scaled latents, sampling the VAE posterior with ``generator``.
 
     A1111 samples the posterior too (from the global RNG); a per-job generator keeps it reproducible.
@@ -59,7 +61,9 @@ def encode_pixels(bundle: ModelBundle, pixels: torch.Tensor, generator: torch.Ge
     return latents * bundle.vae_scaling_factor
 
 
-def encode(bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None) -> torch.Tensor:
+def encode(
+    bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None
+) -> torch.Tensor:
     return encode_pixels(bundle, images_to_tensor(images), generator)
 
 

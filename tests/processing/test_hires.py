@@ -30,18 +30,34 @@ def test_second_pass_output_size_and_steps(runtime, upscaler):
     original = unet.forward
     unet.forward = lambda sample, *a, **k: calls.append(tuple(sample.shape[-2:])) or original(sample, *a, **k)
     try:
-        result = runtime.txt2img(GenerationJob(
-            prompt="a red circle", steps=5, width=64, height=48, seed=3, sampler_name="Euler",
-            enable_hr=True, hr_scale=2.0, hr_upscaler=upscaler, hr_second_pass_steps=3,
-            denoising_strength=0.5, do_not_save_samples=True,
-        ))
+        result = runtime.txt2img(
+            GenerationJob(
+                prompt="a red circle",
+                steps=5,
+                width=64,
+                height=48,
+                seed=3,
+                sampler_name="Euler",
+                enable_hr=True,
+                hr_scale=2.0,
+                hr_upscaler=upscaler,
+                hr_second_pass_steps=3,
+                denoising_strength=0.5,
+                do_not_save_samples=True,
+            )
+        )
     finally:
         del unet.forward
     assert result.images[0].size == (128, 96)
     assert calls == [(6, 8)] * 5 + [(12, 16)] * 3
     text = result.infotexts[0]
-    for pair in ("Size: 64x48", "Hires upscale: 2.0", "Hires steps: 3", f"Hires upscaler: {upscaler}",
-                 "Denoising strength: 0.5"):
+    for pair in (
+        "Size: 64x48",
+        "Hires upscale: 2.0",
+        "Hires steps: 3",
+        f"Hires upscaler: {upscaler}",
+        "Denoising strength: 0.5",
+    ):
         assert pair in text
 
 

@@ -20,8 +20,17 @@ def picture(w: int = 64, h: int = 64) -> Image.Image:
 
 
 def job(**kw) -> GenerationJob:
-    defaults = dict(prompt="a red circle", steps=10, width=64, height=64, seed=7, sampler_name="Euler",
-                    do_not_save_samples=True, init_images=[picture()], denoising_strength=0.5)
+    defaults = dict(
+        prompt="a red circle",
+        steps=10,
+        width=64,
+        height=64,
+        seed=7,
+        sampler_name="Euler",
+        do_not_save_samples=True,
+        init_images=[picture()],
+        denoising_strength=0.5,
+    )
     return GenerationJob(**{**defaults, **kw})
 
 
@@ -45,13 +54,16 @@ def count_unet_calls(runtime, run):
 def test_strength_zero_returns_the_input_through_the_vae(runtime, tiny_bundle):
     result, calls = count_unet_calls(runtime, lambda: runtime.img2img(job(denoising_strength=0.0)))
     assert calls == []
-    expected = vae.decode(tiny_bundle, vae.encode(tiny_bundle, [picture()], torch.Generator().manual_seed(7)))[0]
+    expected = vae.decode(
+        tiny_bundle, vae.encode(tiny_bundle, [picture()], torch.Generator().manual_seed(7))
+    )[0]
     assert np.array_equal(np.asarray(result.images[0]), np.asarray(expected))
     assert "Denoising strength: 0.0" in result.infotexts[0]
 
 
-@pytest.mark.parametrize(("strength", "fix", "expected"), [(0.5, False, 6), (1.0, False, 10), (0.3, False, 4),
-                                                          (0.5, True, 10)])
+@pytest.mark.parametrize(
+    ("strength", "fix", "expected"), [(0.5, False, 6), (1.0, False, 10), (0.3, False, 4), (0.5, True, 10)]
+)
 def test_steps_run_per_strength(runtime, strength, fix, expected):
     runtime.options.set("img2img_fix_steps", fix)
     _, calls = count_unet_calls(runtime, lambda: runtime.img2img(job(denoising_strength=strength)))
@@ -81,8 +93,16 @@ def test_only_masked_crops_and_pastes_back_in_place(runtime):
     source = picture(128, 96)
     mask = Image.new("L", source.size, 0)
     ImageDraw.Draw(mask).rectangle((80, 40, 99, 59), fill=255)
-    result = runtime.img2img(job(init_images=[source], mask=mask, mask_blur=0, inpaint_full_res=True,
-                                 inpaint_full_res_padding=8, denoising_strength=0.9))
+    result = runtime.img2img(
+        job(
+            init_images=[source],
+            mask=mask,
+            mask_blur=0,
+            inpaint_full_res=True,
+            inpaint_full_res_padding=8,
+            denoising_strength=0.9,
+        )
+    )
     out, src = np.asarray(result.images[0]), np.asarray(source)
     assert result.images[0].size == source.size  # pasted back into the full picture
     changed = np.argwhere((out != src).any(axis=2))

@@ -52,9 +52,18 @@ def test_each_distinct_text_is_encoded_once(runtime):
     original = token_embedding.forward
     token_embedding.forward = lambda ids: calls.append(ids.shape[0]) or original(ids)
     try:
-        runtime.txt2img(GenerationJob(prompt="[red:blue:0.5] AND [green|yellow]", negative_prompt="dark",
-                                      steps=8, width=64, height=64, batch_size=2, sampler_name="Euler",
-                                      do_not_save_samples=True))
+        runtime.txt2img(
+            GenerationJob(
+                prompt="[red:blue:0.5] AND [green|yellow]",
+                negative_prompt="dark",
+                steps=8,
+                width=64,
+                height=64,
+                batch_size=2,
+                sampler_name="Euler",
+                do_not_save_samples=True,
+            )
+        )
     finally:
         del token_embedding.forward
     # Distinct texts: red, blue (part 1, one batch), green, yellow (part 2, one batch), dark: each text's
@@ -63,15 +72,29 @@ def test_each_distinct_text_is_encoded_once(runtime):
 
 
 def test_parameters_text_reproduces_the_image(runtime):
-    first = runtime.txt2img(GenerationJob(
-        prompt="a (red:1.2) circle, [blue:green:3]", negative_prompt="grey", steps=6, cfg_scale=6.5,
-        width=64, height=48, seed=4242, sampler_name="DPM++ 2M", scheduler="Karras", clip_skip=2,
-        subseed=99, subseed_strength=0.3, do_not_save_samples=True,
-    ))
+    first = runtime.txt2img(
+        GenerationJob(
+            prompt="a (red:1.2) circle, [blue:green:3]",
+            negative_prompt="grey",
+            steps=6,
+            cfg_scale=6.5,
+            width=64,
+            height=48,
+            seed=4242,
+            sampler_name="DPM++ 2M",
+            scheduler="Karras",
+            clip_skip=2,
+            subseed=99,
+            subseed_strength=0.3,
+            do_not_save_samples=True,
+        )
+    )
     settings = infotext_to_settings(parse_infotext(first.infotexts[0]))
     overrides = settings.pop("override_settings", {})
-    job = GenerationJob(**{k: v for k, v in settings.items() if k in GenerationJob.__dataclass_fields__},
-                        do_not_save_samples=True)
+    job = GenerationJob(
+        **{k: v for k, v in settings.items() if k in GenerationJob.__dataclass_fields__},
+        do_not_save_samples=True,
+    )
     job.clip_skip = int(overrides.get("CLIP_stop_at_last_layers", job.clip_skip or 1))
     again = runtime.txt2img(job)
     assert again.infotexts[0] == first.infotexts[0]

@@ -74,8 +74,14 @@ def test_interrupt_raises_between_calls():
     from modules.sampling.denoiser import SamplingInterrupted
 
     stop = {"now": False}
-    denoiser = CFGDenoiser(RecordingModel(), [ComposableConditioning(((scheduled((1, cond(1.0))), 1.0),))],
-                           [scheduled((1, cond(0.0)))], 1.0, 1, should_stop=lambda: stop["now"])
+    denoiser = CFGDenoiser(
+        RecordingModel(),
+        [ComposableConditioning(((scheduled((1, cond(1.0))), 1.0),))],
+        [scheduled((1, cond(0.0)))],
+        1.0,
+        1,
+        should_stop=lambda: stop["now"],
+    )
     denoiser(torch.zeros(1, 4, 2, 2), torch.tensor(1.0))
     stop["now"] = True
     with pytest.raises(SamplingInterrupted):
