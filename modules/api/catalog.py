@@ -1,0 +1,274 @@
+"""What the read-only listing endpoints return: models, VAEs, LoRAs, embeddings, styles, samplers,
+schedule types, upscalers, extensions, command-line flags and memory, in A1111 1.10's shapes.
+
+Each function takes the runtime and returns plain JSON-ready data; nothing here is cached, so a
+"refresh" is simply the next call (except checkpoints and embeddings, which their owners cache).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modules.sampling.registry import SamplerInfo
+
+NETWORK_SUFFIXES = (".pt", ".ckpt", ".safetensors")
+# A1111's extras upscalers that need no model; "None" means "do not upscale".
+PIXEL_UPSCALERS = ("None", "Lanczos", "Nearest")
+UPSCALER_SCALE = 4  # A1111 reports its built-in upscalers with scale 4
+LATENT_UPSCALE_MODES = (
+    "Latent",
+    "Latent (antialiased)",
+    "Latent (bicubic)",
+    "Latent (bicubic antialiased)",
+    "Latent (nearest)",
+    "Latent (nearest-exact)",
+)
+# A1111's schedule types whose functions read the model itself (its need_inner_model flag).
+_INNER_MODEL_SCHEDULES = {"uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"}
+
+
+def samplers(runtime: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": info.name, "aliases": list(info.aliases), "options": sampler_options(info)}
+        for info in runtime.sampling_registry.samplers.values()
+    ]
+
+
+def sampler_options(info: SamplerInfo) -> dict[str, Any]:
+    """The option flags A1111 lists per sampler (its schedule only where it is not Uniform)."""
+    options: dict[str, Any] = {}
+    if info.default_schedule != "uniform":
+        options["scheduler"] = info.default_schedule
+    flags = ("second_order", "brownian_noise", "uses_ensd", "discard_next_to_last_sigma")
+    options.update({flag: True for flag in flags if getattr(info, flag)})
+    options.update(info.options)
+    return options
+
+
+def schedulers(runtime: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": info.name,
+            "label": info.label,
+            "aliases": list(info.aliases) or None,
+            "default_rho": info.default_rho if info.default_rho is not None else -1,
+            "need_inner_model": info.name in _INNER_MODEL_SCHEDULES,
+        }
+        for info in runtime.sampling_registry.visible_schedule_types()
+    ]
+
+
+def upscalers() -> list[dict[str, Any]]:
+    return [
+        {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": UPSCALER_SCALE}
+        for name in PIXEL_UPSCALERS
+    ]
+
+
+def latent_upscale_modes() -> list[dict[str, str]]:
+    return [{"name": name} for name in LATENT_UPSCALE_MODES]
+
+
+def sd_models(runtime: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": info.title,
+            "model_name": info.model_name,
+            "hash": info.short_hash,
+            "sha256": info.sha256,
+            "filename": str(info.path),
+            "config": _config_near(info.path),
+        }
+        for info in runtime.models.checkpoints()
+    ]
+
+
+def _config_near(checkpoint: Path) -> str | None:
+    # A1111 uses a same-named .yaml beside the checkpoint as its model config.
+    config = checkpoint.with_suffix(".yaml")
+    return str(config) if config.is_file() else None
+
+
+def sd_vaes(runtime: Any) -> list[dict[str, str]]:
+    return [{"model_name": vae.name, "filename": str(vae.path)} for vae in runtime.models.vaes()]
+
+
+def current_checkpoint_title(runtime: Any) -> str | None:
+    """The title of the most recently used loaded checkpoint, if any is loaded."""
+    loaded = runtime.models.loaded()
+    if not loaded or loaded[-1].path is None:
+        return None
+    wanted = Path(loaded[-1].path).resolve()
+    for info in runtime.models.checkpoints():
+        if info.path.resolve() == wanted:
+            return info.title
+    return None
+
+
+def loras(runtime: Any) -> list[dict[str, Any]]:
+    """LoRA files in the LoRA folder with their safetensors metadata (A1111's Lora extension's list)."""
+    folder = Path(runtime.paths.lora_dir)
+    if not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in NETWORK_SUFFIXES)
+    result = []
+    for path in files:
+        metadata = safetensors_metadata(path) if path.suffix.lower() == ".safetensors" else {}
+        # A1111's default "Alias from file": the name the trainer gave, else the file name.
+        alias = str(metadata.get("ss_output_name") or path.stem)
+        result.append({"name": path.stem, "alias": alias, "path": str(path), "metadata": metadata})
+    return result
+
+
+def safetensors_metadata(path: Path) -> dict[str, Any]:
+    """The ``__metadata__`` of a safetensors header; values that hold JSON objects are parsed, as A1111."""
+    try:
+        with open(path, "rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size)) if 0 < size < 100_000_000 else {}
+    except (OSError, ValueError):
+        return {}
+    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+    result: dict[str, Any] = {}
+    for key, value in metadata.items():
+        result[key] = value
+        if isinstance(value, str) and value.startswith("{"):
+            try:
+                result[key] = json.loads(value)
+            except ValueError:
+                pass
+    return result
+
+
+def embeddings(runtime: Any) -> dict[str, dict[str, Any]]:
+    """Embeddings that fit the loaded model's text encoder ("loaded") and the others ("skipped")."""
+    width = _text_width(runtime)
+    result: dict[str, dict[str, Any]] = {"loaded": {}, "skipped": {}}
+    for name, embedding in runtime.embeddings.embeddings.items():
+        fits = width is None or embedding.dim == width
+        result["loaded" if fits else "skipped"][name] = {
+            "step": embedding.step,
+            "sd_checkpoint": None,
+            "sd_checkpoint_name": None,
+            "shape": embedding.dim,
+            "vectors": embedding.vector_count,
+        }
+    return result
+
+
+def _text_width(runtime: Any) -> int | None:
+    loaded = runtime.models.loaded()
+    if not loaded:
+        return None
+    return sum(int(encoder.config.hidden_size) for encoder in loaded[-1].text_encoders)
+
+
+def prompt_styles(runtime: Any) -> list[dict[str, str]]:
+    return [
+        {"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt}
+        for style in list(runtime.styles.styles.values())
+    ]
+
+
+def scripts(runtime: Any) -> dict[str, list[str]]:
+    """Lower-cased titles of the scripts each tab shows, always-on ones included (A1111's names)."""
+    return {
+        mode: [s.title().lower() for s in _shown_scripts(runtime, mode == "img2img")]
+        for mode in ("txt2img", "img2img")
+    }
+
+
+def script_info(runtime: Any) -> list[dict[str, Any]]:
+    """Each script per tab; its arguments are not described (they exist only as UI components here)."""
+    result = []
+    for is_img2img in (False, True):
+        alwayson = runtime.scripts.alwayson(is_img2img)
+        for script in _shown_scripts(runtime, is_img2img):
+            result.append(
+                {
+                    "name": script.title().lower(),
+                    "is_alwayson": script in alwayson,
+                    "is_img2img": is_img2img,
+                    "args": [],
+                }
+            )
+    return result
+
+
+def _shown_scripts(runtime: Any, is_img2img: bool) -> list[Any]:
+    shown = runtime.scripts.alwayson(is_img2img) + runtime.scripts.selectable(is_img2img)
+    return [script for script in runtime.extensions.scripts if script in shown]
+
+
+def extensions(runtime: Any) -> list[dict[str, Any]]:
+    """Installed extensions in load order, enabled as the user and the command-line flags chose."""
+    from modules.extensions import loader, startup
+
+    args = runtime.args
+    found = loader.discover(
+        startup.disabled_extensions(runtime.paths.config_file),
+        disable_all=args.disable_all_extensions,
+        builtin_only=args.disable_extra_extensions,
+    )
+    result = []
+    for extension in found:
+        # Built-ins live inside the app's own repository: its commit is not theirs.
+        commit = None if extension.builtin else extension.version()
+        result.append(
+            {
+                "name": extension.name,
+                "remote": None,
+                "branch": None,
+                "commit_hash": commit,
+                "version": commit,
+                "commit_date": None,
+                "enabled": extension.enabled,
+            }
+        )
+    return result
+
+
+def cmd_flags(runtime: Any) -> dict[str, Any]:
+    return {
+        key: str(value) if isinstance(value, Path) else value for key, value in vars(runtime.args).items()
+    }
+
+
+def memory() -> dict[str, dict[str, Any]]:
+    """A1111's memory report: "used" is this process's resident size, "total" the machine's RAM."""
+    return {"ram": _ram(), "cuda": _cuda()}
+
+
+def _ram() -> dict[str, Any]:
+    try:
+        import psutil
+
+        used = psutil.Process(os.getpid()).memory_info().rss
+        total = psutil.virtual_memory().total
+    except (ImportError, OSError) as error:
+        return {"error": str(error)}
+    return {"free": total - used, "used": used, "total": total}
+
+
+def _cuda() -> dict[str, Any]:
+    if not torch.cuda.is_available():
+        return {"error": "unavailable"}
+    free, total = torch.cuda.mem_get_info()
+    stats = torch.cuda.memory_stats()
+
+    def pair(name: str) -> dict[str, int]:
+        return {"current": stats.get(f"{name}.all.current", 0), "peak": stats.get(f"{name}.all.peak", 0)}
+
+    return {
+        "system": {"free": free, "used": total - free, "total": total},
+        "active": pair("active_bytes"),
+        "allocated": pair("allocated_bytes"),
+        "reserved": pair("reserved_bytes"),
+        "inactive": pair("inactive_split_bytes"),
+        "events": {"retries": stats.get("num_alloc_retries", 0), "oom": stats.get("num_ooms", 0)},
+    }

@@ -1,0 +1,94 @@
+"""POST /sdapi/v1/img2img: base64 init images and masks in, A1111's API defaults, errors naming fields."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from tests.api.helpers import b64_png, decode, gradient
+
+URL = "/sdapi/v1/img2img"
+
+
+def request(**fields):
+    return {
+        "init_images": [b64_png(gradient(), data_url=True)],
+        "prompt": "a green triangle",
+        "steps": 4,
+        "width": 64,
+        "height": 64,
+        "seed": 3,
+        "denoising_strength": 0.6,
+        **fields,
+    }
+
+
+def half_mask(width: int = 64, height: int = 64) -> Image.Image:
+    mask = Image.new("L", (width, height), 0)
+    mask.paste(255, (0, 0, width // 2, height))
+    return mask
+
+
+def test_img2img_returns_an_image_and_hides_init_images_in_the_echo(client):
+    response = client.post(URL, json=request())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert decode(body["images"][0]).size == (64, 64)
+    assert body["parameters"]["init_images"] is None and body["parameters"]["mask"] is None
+    assert "Denoising strength: 0.6" in json.loads(body["info"])["infotexts"][0]
+    with_images = client.post(URL, json=request(include_init_images=True)).json()
+    assert with_images["parameters"]["init_images"] == request()["init_images"]
+    assert "include_init_images" not in with_images["parameters"]
+
+
+def test_inpainting_with_a_mask_keeps_the_unmasked_half(client):
+    original = gradient()
+    body = client.post(
+        URL,
+        json=request(
+            init_images=[b64_png(original)],
+            mask=b64_png(half_mask()),
+            denoising_strength=1.0,
+            mask_blur=0,
+            inpainting_fill=1,
+            inpaint_full_res=False,
+        ),
+    ).json()
+    result = np.asarray(decode(body["images"][0]).convert("RGB"), dtype=np.int16)
+    source = np.asarray(original, dtype=np.int16)
+    kept = np.abs(result[:, 40:] - source[:, 40:]).max()
+    changed = np.abs(result[:, :24] - source[:, :24]).mean()
+    assert kept <= 2  # pasted back over the original outside the mask
+    assert changed > 10  # repainted inside it
+
+
+def test_api_inpaint_defaults_are_a1111s_api_defaults(client, runtime):
+    seen = []
+    original = runtime.run_job
+
+    def spy(mode, job):
+        seen.append((mode, job))
+        return original(mode, job)
+
+    runtime.run_job = spy
+    client.post(URL, json=request(mask=b64_png(half_mask())))
+    mode, job = seen[0]
+    assert mode == "img2img"
+    # A1111's API (not its UI): fill, only masked, no padding, blur 4.
+    assert (job.inpainting_fill, job.inpaint_full_res, job.inpaint_full_res_padding) == (0, True, 0)
+    assert job.mask_blur == 4 and job.mask.size == (64, 64)
+
+
+def test_missing_empty_and_undecodable_images(client, runtime):
+    assert client.post(URL, json={"prompt": "x"}).status_code == 404
+    response = client.post(URL, json=request(init_images=[]))
+    assert response.status_code == 422 and "init_images" in response.json()["detail"]
+    response = client.post(URL, json=request(init_images=["not base64 at all!"]))
+    assert response.status_code == 400 and "init_images[0]" in response.json()["detail"]
+    response = client.post(URL, json=request(mask="aGVsbG8="))  # valid base64, not an image
+    assert response.status_code == 400 and response.json()["detail"].startswith("mask:")
+    response = client.post(URL, json=request(init_images=["http://example.com/a.png"]))
+    assert response.status_code == 400
+    assert not runtime.queue_lock.locked()
