@@ -306,9 +306,10 @@ def _exif_fits(fmt: str, infotext: str) -> bool:
     return fmt != "JPEG" or len(exif_user_comment(infotext)) <= JPEG_MAX_EXIF
 
 
-def _encode(
-    image: Image.Image, fmt: str, infotext: str | None, extra_info: Mapping[str, object], quality: int
+def encode(
+    image: Image.Image, fmt: str, infotext: str | None, extra_info: Mapping[str, object], quality: int = 80
 ) -> bytes:
+    """The image file's bytes as saved (PNG chunks, or EXIF UserComment for JPEG/WebP); ``fmt`` is PIL's."""
     buf = io.BytesIO()
     if fmt == "PNG":
         pnginfo = PngImagePlugin.PngInfo()
@@ -413,7 +414,7 @@ def save_image(
     if subfolder_pattern:
         target_dir /= sanitize_filename_part(apply_pattern(subfolder_pattern, fields), replace_spaces=False)
     target_dir.mkdir(parents=True, exist_ok=True)
-    data = _encode(image, fmt, infotext, extra_info or {}, jpeg_quality)
+    data = encode(image, fmt, infotext, extra_info or {}, jpeg_quality)
     exif_dropped = infotext is not None and not _exif_fits(fmt, infotext)
     if forced_filename is not None:
         decoration, add_number = sanitize_filename_part(forced_filename, replace_spaces=False), False

@@ -7,7 +7,6 @@ Each function takes the runtime and returns plain JSON-ready data; nothing here 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ import torch
 
 from modules.sampling.registry import SamplerInfo
 
-NETWORK_SUFFIXES = (".pt", ".ckpt", ".safetensors")
 # A1111's extras upscalers that need no model; "None" means "do not upscale".
 PIXEL_UPSCALERS = ("None", "Lanczos", "Nearest")
 UPSCALER_SCALE = 4  # A1111 reports its built-in upscalers with scale 4
@@ -111,38 +109,15 @@ def current_checkpoint_title(runtime: Any) -> str | None:
 
 
 def loras(runtime: Any) -> list[dict[str, Any]]:
-    """LoRA files in the LoRA folder with their safetensors metadata (A1111's Lora extension's list)."""
-    folder = Path(runtime.paths.lora_dir)
-    if not folder.is_dir():
-        return []
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in NETWORK_SUFFIXES)
-    result = []
-    for path in files:
-        metadata = safetensors_metadata(path) if path.suffix.lower() == ".safetensors" else {}
-        # A1111's default "Alias from file": the name the trainer gave, else the file name.
-        alias = str(metadata.get("ss_output_name") or path.stem)
-        result.append({"name": path.stem, "alias": alias, "path": str(path), "metadata": metadata})
-    return result
+    """[{name, alias, path, metadata}] from the LoRA extension (none when it is disabled)."""
+    network = runtime.extensions.extra_networks.get("lora")
+    return network.extra["items"](runtime) if network is not None else []
 
 
-def safetensors_metadata(path: Path) -> dict[str, Any]:
-    """The ``__metadata__`` of a safetensors header; values that hold JSON objects are parsed, as A1111."""
-    try:
-        with open(path, "rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            header = json.loads(handle.read(size)) if 0 < size < 100_000_000 else {}
-    except (OSError, ValueError):
-        return {}
-    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else {}
-    result: dict[str, Any] = {}
-    for key, value in metadata.items():
-        result[key] = value
-        if isinstance(value, str) and value.startswith("{"):
-            try:
-                result[key] = json.loads(value)
-            except ValueError:
-                pass
-    return result
+def refresh_loras(runtime: Any) -> None:
+    network = runtime.extensions.extra_networks.get("lora")
+    if network is not None:
+        network.extra["refresh"](runtime)
 
 
 def embeddings(runtime: Any) -> dict[str, dict[str, Any]]:

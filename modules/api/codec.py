@@ -13,12 +13,11 @@ import io
 from collections.abc import Mapping
 
 from fastapi import HTTPException
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
-from modules.images import JPEG_MAX_EXIF, exif_user_comment
+from modules.images import SUPPORTED_EXTENSIONS, encode
 
 JPEG_QUALITY = 80  # A1111's "jpeg_quality" default, which its API uses for JPEG and WebP
-_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
 def decode_image(data: str, field: str) -> Image.Image:
@@ -39,23 +38,12 @@ def decode_image(data: str, field: str) -> Image.Image:
 
 
 def encode_image(image: Image.Image, file_format: str = "png", text: Mapping[str, str] | None = None) -> str:
-    """Base64 of the image in ``file_format``; ``text`` items become PNG chunks ("parameters" -> EXIF)."""
-    fmt = _FORMATS.get(file_format.lower(), "PNG")
-    text = dict(text or {})
-    buffer = io.BytesIO()
-    if fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        for key, value in text.items():
-            info.add_text(key, value)
-        image.save(buffer, format="PNG", pnginfo=info if text else None)
-    else:
-        if image.mode not in ("RGB", "L"):
-            image = image.convert("RGB")
-        exif = exif_user_comment(text["parameters"]) if text.get("parameters") else b""
-        # A JPEG EXIF segment holds at most 64 KiB; a longer infotext is left out rather than failing.
-        extra = {"exif": exif} if exif and (fmt != "JPEG" or len(exif) <= JPEG_MAX_EXIF) else {}
-        image.save(buffer, format=fmt, quality=JPEG_QUALITY, **extra)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    """Base64 of the image in ``file_format``, encoded exactly as saved files are ("parameters" -> EXIF)."""
+    fmt = SUPPORTED_EXTENSIONS.get(file_format.lower(), "PNG")
+    items = dict(text or {})
+    parameters = items.pop("parameters", None) or None
+    data = encode(image, fmt, parameters, items if fmt == "PNG" else {}, JPEG_QUALITY)
+    return base64.b64encode(data).decode("ascii")
 
 
 def text_chunks(image: Image.Image) -> dict[str, str]:

@@ -9,6 +9,7 @@ releases it in ``finally``).
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from collections.abc import Callable
@@ -19,10 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from modules.api import catalog, codec, extras, generation
+from modules.api import catalog, codec, generation
 from modules.api import models as m
 from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
+from modules.processing import postprocess
 from modules.processing.job import GenerationJob
 
 log = logging.getLogger(__name__)
@@ -92,7 +94,7 @@ class SdApi:
             (get, "/memory", self.memory, m.MemoryResponse),
             (post, "/refresh-checkpoints", self.refresh_checkpoints, None),
             (post, "/refresh-vae", self.nothing, None),
-            (post, "/refresh-loras", self.nothing, None),
+            (post, "/refresh-loras", self.refresh_loras, None),
             (post, "/refresh-embeddings", self.refresh_embeddings, None),
             (post, "/unload-checkpoint", self.unload_checkpoint, None),
             (post, "/reload-checkpoint", self.reload_checkpoint, None),
@@ -133,18 +135,18 @@ class SdApi:
         image = codec.decode_image(request.image, "image")
         outputs, text = self._upscale([image], request)
         return m.ExtrasSingleImageResponse(
-            image=self._encode_extras(outputs)[0], html_info=extras.html_info(text)
+            image=self._encode_extras(outputs)[0], html_info=html_info(text)
         )
 
     def extra_batch_images(self, request: m.ExtrasBatchImagesRequest) -> m.ExtrasBatchImagesResponse:
         images = [codec.decode_image(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
         outputs, text = self._upscale(images, request)
         return m.ExtrasBatchImagesResponse(
-            images=self._encode_extras(outputs), html_info=extras.html_info(text)
+            images=self._encode_extras(outputs), html_info=html_info(text)
         )
 
     def _upscale(self, images: list[Any], request: m.ExtrasRequest) -> tuple[list[Any], str]:
-        settings = extras.UpscaleSettings(
+        settings = postprocess.UpscaleSettings(
             mode=request.resize_mode,
             scale=request.upscaling_resize,
             width=request.upscaling_resize_w,
@@ -154,10 +156,15 @@ class SdApi:
             upscaler_2=request.upscaler_2,
             upscaler_2_visibility=request.extras_upscaler_2_visibility,
         )
-        extras.check_upscaler(request.upscaler_1, "upscaler_1")  # fail before waiting for the queue
-        extras.check_upscaler(request.upscaler_2, "upscaler_2")
-        with self.runtime.queue_lock:  # one heavy job at a time, as A1111 queues extras too
-            return extras.run_all(images, settings, _image_text)
+        try:
+            postprocess.check_upscaler(request.upscaler_1, "upscaler_1")  # fail before waiting for the queue
+            postprocess.check_upscaler(request.upscaler_2, "upscaler_2")
+            with self.runtime.queue_lock:  # one heavy job at a time, as A1111 queues extras too
+                return postprocess.run_all(images, settings, _image_text)
+        except postprocess.UnknownUpscaler as error:
+            raise HTTPException(status_code=404, detail=str(error)) from error
+        except ValueError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from error
 
     def _encode_extras(self, images: list[Any]) -> list[str]:
         options = self.runtime.options
@@ -298,6 +305,9 @@ class SdApi:
         with self.runtime.queue_lock:
             self.runtime.models.refresh()
 
+    def refresh_loras(self) -> None:
+        catalog.refresh_loras(self.runtime)
+
     def refresh_embeddings(self) -> None:
         with self.runtime.queue_lock:  # a running job is reading the embeddings
             self.runtime.embeddings.load()
@@ -323,3 +333,8 @@ def _image_text(image: Any) -> dict[str, str]:
 
 def _json_safe(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) or value is None
+
+
+def html_info(text: str) -> str:
+    """A1111's plaintext_to_html: escaped lines joined by <br> in one paragraph."""
+    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"

@@ -7,7 +7,6 @@ The result keeps the source's parameters text (A1111 carries PNG info over) and 
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import gradio as gr
 from PIL import Image
 
 from modules import images as image_files
+from modules.processing import postprocess
 from modules.runtime import Runtime
 
-UPSCALERS = {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
 SCALE_BY, SCALE_TO = "Scale by", "Scale to"
 
 
@@ -27,56 +26,26 @@ class ExtrasTab:
     gallery: gr.Gallery
 
 
-@dataclass(frozen=True)
-class ResizeRequest:
-    mode: str = SCALE_BY
-    scale: float = 2.0
-    width: int = 512
-    height: int = 512
-    crop: bool = True
-    upscaler: str = "Lanczos"
+def settings_for(mode: str, scale: float, width: int, height: int, crop: bool, upscaler: str,
+                 upscaler_2: str = "None", visibility: float = 0.0) -> postprocess.UpscaleSettings:
+    return postprocess.UpscaleSettings(
+        mode=0 if mode == SCALE_BY else 1, scale=scale, width=width, height=height, crop=crop,
+        upscaler_1=upscaler, upscaler_2=upscaler_2, upscaler_2_visibility=visibility,
+    )
 
 
-def target_size(size: tuple[int, int], request: ResizeRequest) -> tuple[int, int]:
-    """The size before any crop: "scale to" with crop covers the box, as A1111's upscale-to does."""
-    w, h = size
-    if request.mode == SCALE_BY:
-        return max(1, int(w * request.scale)), max(1, int(h * request.scale))
-    if not request.crop:
-        return request.width, request.height
-    ratio = max(request.width / w, request.height / h)
-    return max(request.width, math.ceil(w * ratio)), max(request.height, math.ceil(h * ratio))
-
-
-def resize(image: Image.Image, request: ResizeRequest) -> Image.Image:
-    if request.upscaler not in UPSCALERS:
-        raise ValueError(f"upscaler: unknown {request.upscaler!r}; choose one of {', '.join(UPSCALERS)}")
-    out = image.resize(target_size(image.size, request), UPSCALERS[request.upscaler])
-    if request.mode == SCALE_TO and request.crop:
-        left, top = (out.width - request.width) // 2, (out.height - request.height) // 2
-        out = out.crop((left, top, left + request.width, top + request.height))
-    return out
-
-
-def postprocess_text(request: ResizeRequest) -> str:
-    """The "postprocessing" chunk, with A1111's key names."""
-    if request.mode == SCALE_BY:
-        size = f"Postprocess upscale by: {request.scale:g}"
-    else:
-        size = f"Postprocess upscale to: {request.width}x{request.height}"
-        if request.crop:
-            size += ", Postprocess crop to fit: True"
-    return f"{size}, Postprocess upscaler: {request.upscaler}"
-
-
-def run(runtime: Runtime, path: str | None, request: ResizeRequest) -> tuple[list[Image.Image], str]:
+def run(runtime: Runtime, path: str | None, settings: postprocess.UpscaleSettings) -> tuple[list[Image.Image], str]:
+    """Resize one finished image; it keeps its parameters text and gets a "postprocessing" chunk."""
     if not path:
         raise gr.Error("Upload an image first.")
     with Image.open(path) as source:
         source.load()
         parameters, _ = image_files.read_info_from_image(source)
-        out = resize(source.convert("RGB") if source.mode not in ("RGB", "RGBA") else source, request)
-    text = postprocess_text(request)
+        try:
+            out, info = postprocess.upscale(source, settings)
+        except ValueError as error:
+            raise gr.Error(str(error)) from error
+    text = postprocess.info_text(info)
     saved: Path = image_files.save_image(
         out,
         runtime.paths.outputs_dir / "extras-images",
@@ -111,8 +80,14 @@ def build(runtime: Runtime) -> ExtrasTab:
                         )
                     crop = gr.Checkbox(label="Crop to fit", value=True, elem_id="extras_upscaling_crop")
             upscaler = gr.Dropdown(
-                label="Upscaler 1", choices=list(UPSCALERS), value="Lanczos", elem_id="extras_upscaler_1"
+                label="Upscaler 1", choices=postprocess.upscaler_names(), value="Lanczos",
+                elem_id="extras_upscaler_1",
             )
+            with gr.Row():
+                upscaler_2 = gr.Dropdown(label="Upscaler 2", choices=["None", *postprocess.upscaler_names()],
+                                         value="None", elem_id="extras_upscaler_2")
+                visibility = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="Upscaler 2 visibility",
+                                       elem_id="extras_upscaler_2_visibility")
             submit = gr.Button("Generate", variant="primary", elem_id="extras_generate")
         with gr.Column(elem_id="extras_results"):
             gallery = gr.Gallery(
@@ -123,10 +98,12 @@ def build(runtime: Runtime) -> ExtrasTab:
     by_tab.select(lambda: SCALE_BY, None, mode, show_progress="hidden", api_visibility="private")
     to_tab.select(lambda: SCALE_TO, None, mode, show_progress="hidden", api_visibility="private")
 
-    def on_submit(path: str | None, m: str, s: float, w: float, h: float, c: bool, u: str) -> tuple:
-        return run(runtime, path, ResizeRequest(m, float(s), int(w), int(h), bool(c), u))
+    def on_submit(path: str | None, m: str, s: float, w: float, h: float, c: bool, u: str, u2: str,
+                  v: float) -> tuple:
+        return run(runtime, path, settings_for(m, float(s), int(w), int(h), bool(c), u, u2, float(v)))
 
     submit.click(
-        on_submit, [image, mode, scale, width, height, crop, upscaler], [gallery, info], api_name="extras"
+        on_submit, [image, mode, scale, width, height, crop, upscaler, upscaler_2, visibility], [gallery, info],
+        api_name="extras",
     )
     return ExtrasTab(image, gallery)

@@ -113,22 +113,41 @@ def test_vaes_loras_and_styles_come_from_their_folders(client, runtime):
     assert client.get(f"{API}/sd-vae").json() == [
         {"model_name": "my.vae.safetensors", "filename": str(runtime.paths.vae_dir / "my.vae.safetensors")}
     ]
+    runtime.paths.styles_file.write_text("name,prompt,negative_prompt\nfancy,{prompt} golden,ugly\n")
+    runtime.styles.load()
+    assert client.get(f"{API}/prompt-styles").json() == [
+        {"name": "fancy", "prompt": "{prompt} golden", "negative_prompt": "ugly"}
+    ]
+
+
+def test_loras_come_from_the_lora_extension(tmp_path, tiny_bundle):
+    from fastapi.testclient import TestClient
+
+    from modules import cmd_args
+    from modules.api.server import create_app
+    from modules.extensions import loader
+    from modules.extensions.registry import ExtensionRegistry
+    from modules.runtime import Runtime
+
+    registry = ExtensionRegistry()
+    lora_only = [e for e in loader.discover(set()) if e.name == "lora"]
+    loader.load_scripts(lora_only, registry)
+    runtime = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu"]), registry)
+    runtime.model_loader = lambda: tiny_bundle
     runtime.paths.lora_dir.mkdir(parents=True)
     metadata = {"ss_output_name": "pretty name", "ss_tag_frequency": json.dumps({"a": {"b": 1}})}
     lora = runtime.paths.lora_dir / "file_name.safetensors"
     safetensors.torch.save_file({"w": torch.zeros(1)}, str(lora), metadata=metadata)
-    assert client.get(f"{API}/loras").json() == [
+    with TestClient(create_app(runtime)) as client:
+        assert client.post(f"{API}/refresh-loras").status_code == 200
+        listed = [item for item in client.get(f"{API}/loras").json() if item["path"] == str(lora)]
+    assert listed == [
         {
             "name": "file_name",
             "alias": "pretty name",
             "path": str(lora),
             "metadata": {"ss_output_name": "pretty name", "ss_tag_frequency": {"a": {"b": 1}}},
         }
-    ]
-    runtime.paths.styles_file.write_text("name,prompt,negative_prompt\nfancy,{prompt} golden,ugly\n")
-    runtime.styles.load()
-    assert client.get(f"{API}/prompt-styles").json() == [
-        {"name": "fancy", "prompt": "{prompt} golden", "negative_prompt": "ugly"}
     ]
 
 

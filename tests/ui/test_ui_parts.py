@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from modules import cmd_args
+from modules.extensions import loader
+from modules.processing import postprocess
 from modules.runtime import Runtime
 from modules.ui import extensions, extras, img2img, merger, settings
 from modules.ui.form import USE_SAME_SAMPLER, JobForm
@@ -67,24 +69,23 @@ def test_job_form_coerces_values_and_maps_pasted_parameters():
 
 
 @pytest.mark.parametrize(
-    ("request_", "size"),
+    ("settings", "size"),
     [
-        (extras.ResizeRequest(extras.SCALE_BY, scale=2.5), (100, 50)),
-        (extras.ResizeRequest(extras.SCALE_TO, width=30, height=30, crop=True), (30, 30)),
-        (extras.ResizeRequest(extras.SCALE_TO, width=30, height=40, crop=False), (30, 40)),
+        (extras.settings_for(extras.SCALE_BY, 2.5, 0, 0, False, "Lanczos"), (96, 48)),  # multiples of 8
+        (extras.settings_for(extras.SCALE_TO, 2.0, 32, 32, True, "Lanczos"), (32, 32)),
+        (extras.settings_for(extras.SCALE_TO, 2.0, 32, 48, False, "Lanczos"), (96, 48)),  # keeps aspect
     ],
 )
-def test_extras_resize_sizes(request_, size):
-    assert extras.resize(Image.new("RGB", (40, 20)), request_).size == size
+def test_extras_resize_sizes(settings, size):
+    assert postprocess.upscale(Image.new("RGB", (40, 20)), settings)[0].size == size
 
 
 def test_extras_scale_to_with_crop_keeps_the_centre():
     source = Image.new("RGB", (40, 20), "black")
     source.paste((255, 0, 0), (10, 0, 30, 20))  # a red middle half
-    out = extras.resize(
-        source, extras.ResizeRequest(extras.SCALE_TO, width=20, height=20, upscaler="Nearest")
-    )
-    assert out.getpixel((0, 10)) == (255, 0, 0) and out.getpixel((19, 10)) == (255, 0, 0)
+    out, _ = postprocess.upscale(source, extras.settings_for(extras.SCALE_TO, 1.0, 16, 16, True, "Nearest"))
+    assert out.size == (16, 16)
+    assert out.getpixel((8, 8)) == (255, 0, 0)
 
 
 def test_extras_keeps_parameters_and_adds_postprocessing(runtime, tmp_path):
@@ -92,7 +93,7 @@ def test_extras_keeps_parameters_and_adds_postprocessing(runtime, tmp_path):
 
     source = tmp_path / "in.png"
     images.save_image(Image.new("RGB", (16, 16)), tmp_path, forced_filename="in", infotext="a cat\nSteps: 3")
-    shown, html = extras.run(runtime, str(source), extras.ResizeRequest(extras.SCALE_BY, scale=2))
+    shown, html = extras.run(runtime, str(source), extras.settings_for(extras.SCALE_BY, 2, 0, 0, False, "Lanczos"))
     saved = next((runtime.paths.outputs_dir / "extras-images").glob("*.png"))
     with Image.open(saved) as image:
         assert image.size == (32, 32)
@@ -133,12 +134,13 @@ def test_merger_default_names_follow_a1111():
     assert merger.default_name("Add difference", "a", "b", "c", 0.5) == "a + 0.5(b - c)"
 
 
-def test_extension_table_lists_folders(tmp_path):
-    (tmp_path / "user" / "my-ext").mkdir(parents=True)
-    (tmp_path / "user" / ".git").mkdir()
-    (tmp_path / "builtin" / "Lora").mkdir(parents=True)
-    rows = extensions.installed([(tmp_path / "user", "user"), (tmp_path / "builtin", "built-in")])
-    assert [r[:2] for r in rows] == [["my-ext", "user"], ["Lora", "built-in"]]
+def test_extension_table_lists_folders(runtime):
+    # The Extensions tab lists what manage.py finds: built-ins first (load order), each marked built-in.
+    rows = extensions.rows(runtime)
+    folders = [p for p in loader.BUILTIN_DIR.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    builtin = sorted(loader.read_extension(p, builtin=True).name for p in folders)
+    assert sorted(r[0] for r in rows if r[1]) == builtin
+    assert all(r[2] for r in rows)  # nothing disabled in a fresh data dir
 
 
 def test_app_builds_and_writes_ui_config(runtime):

@@ -1,5 +1,5 @@
-"""The "Extras" upscale for /extra-single-image and /extra-batch-images: Lanczos and Nearest resizing
-with A1111's size arithmetic, second-upscaler blending and "Postprocess ..." info text.
+"""Postprocessing of finished images (the Extras tab and the /extra-* endpoints): Lanczos and Nearest
+resizing with A1111's size arithmetic, second-upscaler blending and "Postprocess ..." info text.
 
 A1111 quirks kept on purpose (users compare outputs): the target size is rounded down to a multiple of
 8; "Nearest" first scales with nearest-neighbour then fixes the size with Lanczos; "Scale to" with crop
@@ -8,11 +8,9 @@ pastes the scaled image centred on a black canvas of exactly the requested size.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi import HTTPException
 from PIL import Image
 
 from modules.infotext import quote
@@ -20,6 +18,10 @@ from modules.infotext import quote
 MAX_SIDE = 16384  # refuse outputs no client can have meant (a 16k x 16k RGB image is 768 MB)
 
 _RESAMPLE = {"Lanczos": Image.Resampling.LANCZOS, "Nearest": Image.Resampling.NEAREST}
+
+
+class UnknownUpscaler(ValueError):
+    """An upscaler name this app does not have; the message names the field and the known names."""
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,17 @@ class UpscaleSettings:
 
 
 def check_upscaler(name: str, field: str) -> str | None:
-    """The upscaler to use, None for "None"; 404 naming the field for names this app does not have."""
+    """The upscaler to use, None for "None"; UnknownUpscaler naming the field for names this app lacks."""
     if name == "None":
         return None
     if name not in _RESAMPLE:
         known = ", ".join(["None", *_RESAMPLE])
-        raise HTTPException(status_code=404, detail=f"{field}: upscaler {name!r} not found; known: {known}")
+        raise UnknownUpscaler(f"{field}: upscaler {name!r} not found; known: {known}")
     return name
+
+
+def upscaler_names() -> list[str]:
+    return list(_RESAMPLE)
 
 
 def upscale(image: Image.Image, settings: UpscaleSettings) -> tuple[Image.Image, dict[str, object]]:
@@ -87,10 +93,7 @@ def _resize(image: Image.Image, scale: float, resample: Image.Resampling) -> Ima
     # scale (skipped when already big enough and scale != 1), then Lanczos to the exact target.
     target = (int(image.width * scale // 8 * 8), int(image.height * scale // 8 * 8))
     if min(target) < 1 or max(target) > MAX_SIDE:
-        raise HTTPException(
-            status_code=422,
-            detail=f"upscaling_resize: result {target[0]}x{target[1]} must be 8..{MAX_SIDE} px per side",
-        )
+        raise ValueError(f"upscaling_resize: result {target[0]}x{target[1]} must be 8..{MAX_SIDE} px per side")
     if not (image.width >= target[0] and image.height >= target[1] and scale != 1):
         image = image.resize((int(image.width * scale), int(image.height * scale)), resample=resample)
     if image.size != target:
@@ -101,11 +104,6 @@ def _resize(image: Image.Image, scale: float, resample: Image.Resampling) -> Ima
 def info_text(info: dict[str, object]) -> str:
     """The items as one parameters line, written as A1111's extras tab writes it."""
     return ", ".join(key if key == value else f"{key}: {quote(value)}" for key, value in info.items())
-
-
-def html_info(text: str) -> str:
-    """A1111's plaintext_to_html: escaped lines joined by <br> in one paragraph."""
-    return "<p>" + "<br>\n".join(html.escape(line) for line in text.split("\n")) + "</p>"
 
 
 def run_all(
