@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     from modules.runtime import Runtime
     from modules.ui import app
 
-    args, extensions, _ = startup.prepare(argv)
+    args, extensions, extension_list = startup.prepare(argv)
     runtime = Runtime(args, extensions)
     extensions.call("ui_settings", runtime.options)
     print(f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')})...", flush=True)
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         share=args.share,
         auth=parse_auth(args.gradio_auth),
         theme=app.theme(runtime.options.get("ui_theme")),
-        css=app.css(),
-        head=app.head_html(runtime.options.get("ui_theme")),
+        css=app.css(extension_list),
+        head=app.head_html(runtime.options.get("ui_theme"), extension_list),
         inbrowser=False,
         ssr_mode=False,
         quiet=False,
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         from modules.api.server import attach
 
         attach(server_app, runtime, parse_auth(args.api_auth))
+    # After the API is attached, as in A1111: extensions may add routes to the running FastAPI app.
+    extensions.call("app_started", demo, server_app)
     demo.block_thread()
 
 

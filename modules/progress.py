@@ -27,11 +27,13 @@ class ProgressReport:
     preview: Any  # PIL image or None
     preview_id: int
     textinfo: str
+    task_id: int  # which generation this is: grows by one per ``begin``, 0 before the first
 
 
 class Progress:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.task_id = 0
         self._reset("")
         self.active = False
 
@@ -51,6 +53,7 @@ class Progress:
     def begin(self, job: str, job_count: int = 1) -> None:
         with self._lock:
             self._reset(job)
+            self.task_id += 1
             self.job_count = job_count
             self.active = True
 
@@ -111,4 +114,5 @@ class Progress:
                 preview=self.preview,
                 preview_id=self.preview_id,
                 textinfo=self.textinfo,
+                task_id=self.task_id,
             )

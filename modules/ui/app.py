@@ -49,9 +49,7 @@ def build(runtime: Runtime) -> gr.Blocks:
     extension_tabs = collect_extension_tabs(runtime)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         bar = topbar.build(runtime)
-        ctx = UiContext(
-            runtime, runtime.styles, TokenCounter(runtime), Session(), bar
-        )
+        ctx = UiContext(runtime, runtime.styles, TokenCounter(runtime), Session(), bar)
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img") as tab:
                 t2i = txt2img.build(ctx)
@@ -70,7 +68,7 @@ def build(runtime: Runtime) -> gr.Blocks:
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings.build(runtime)
             with gr.Tab("Extensions", id="extensions", elem_id="tab_extensions"):
-                extensions.build()
+                extensions.build(runtime)
         for toprow in (t2i.toprow, i2i.toprow):
             wire_styles(ctx, toprow)
         wire_sending(ctx, Tabs(tabs, t2i, i2i, ext, png))
@@ -195,7 +193,8 @@ def css(extension_list: Iterable[Extension] = ()) -> str:
     """style.css, then each enabled extension's style.css, so an extension can override ours."""
     sheets = [paths.ROOT / "style.css"]
     sheets += [ext.stylesheet for ext in extension_list if ext.enabled and ext.stylesheet]
-    return "\n".join(sheet.read_text(encoding="utf-8") for sheet in sheets)
+    own = [sheets[0].read_text(encoding="utf-8"), extra_networks.CSS]
+    return "\n".join(own + [sheet.read_text(encoding="utf-8") for sheet in sheets[1:]])
 
 
 def theme(name: str) -> gr.themes.Base:

@@ -25,6 +25,12 @@ MULTIPLIER_KEY = "extra_networks_default_multiplier"
 SEPARATOR = " "  # A1111's default "extra_networks_add_text_separator"
 PREVIEW_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 CARD_SIZE = 192
+# Cards keep their size however few there are (Gradio stretches a gallery's columns to fill the row).
+CSS = """
+.extra-network-cards .grid-container {
+    grid-template-columns: repeat(auto-fill, minmax(120px, 160px)) !important;
+}
+"""
 # The network part of a tag as A1111's card script matches it: "<lora:name:0.8>" -> "lora:name".
 _TAG = re.compile(r"^<([^:^>]+:[^:]+):[\d.]+>$")
 
@@ -186,8 +192,10 @@ def build(runtime: Runtime, tab: str) -> ExtraNetworksPanel:
                         allow_preview=False,
                         interactive=False,
                         format="png",
+                        elem_classes="extra-network-cards",
                     )
-                card_tabs.append(CardTab(page, gallery, gr.State([])))
+                    # Inside the Tab: a State directly in Tabs would show up as one more tab.
+                    card_tabs.append(CardTab(page, gallery, gr.State([])))
         refresh = gr.Button("Refresh", elem_id=f"{tab}_extra_refresh", size="sm")
     return ExtraNetworksPanel(panel, card_tabs, refresh, gr.State(False))
 
@@ -215,6 +223,7 @@ def wire(runtime: Runtime, panel: ExtraNetworksPanel, toggle: gr.Button, prompt:
 
     toggle.click(on_toggle, panel.shown, [panel.shown, panel.panel, *listing], **private)
     panel.refresh.click(on_refresh, None, listing, **private)
+
     def on_select(text: str, cards: list[Card], event: gr.SelectData) -> tuple[Any, Any]:
         # Clearing the selection lets a second click on the same card fire again (to take it out).
         return clicked(runtime, text, cards, event.index), gr.update(selected_index=None)

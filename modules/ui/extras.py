@@ -26,15 +26,31 @@ class ExtrasTab:
     gallery: gr.Gallery
 
 
-def settings_for(mode: str, scale: float, width: int, height: int, crop: bool, upscaler: str,
-                 upscaler_2: str = "None", visibility: float = 0.0) -> postprocess.UpscaleSettings:
+def settings_for(
+    mode: str,
+    scale: float,
+    width: int,
+    height: int,
+    crop: bool,
+    upscaler: str,
+    upscaler_2: str = "None",
+    visibility: float = 0.0,
+) -> postprocess.UpscaleSettings:
     return postprocess.UpscaleSettings(
-        mode=0 if mode == SCALE_BY else 1, scale=scale, width=width, height=height, crop=crop,
-        upscaler_1=upscaler, upscaler_2=upscaler_2, upscaler_2_visibility=visibility,
+        mode=0 if mode == SCALE_BY else 1,
+        scale=scale,
+        width=width,
+        height=height,
+        crop=crop,
+        upscaler_1=upscaler,
+        upscaler_2=upscaler_2,
+        upscaler_2_visibility=visibility,
     )
 
 
-def run(runtime: Runtime, path: str | None, settings: postprocess.UpscaleSettings) -> tuple[list[Image.Image], str]:
+def run(
+    runtime: Runtime, path: str | None, settings: postprocess.UpscaleSettings
+) -> tuple[list[Image.Image], str]:
     """Resize one finished image; it keeps its parameters text and gets a "postprocessing" chunk."""
     if not path:
         raise gr.Error("Upload an image first.")
@@ -80,14 +96,26 @@ def build(runtime: Runtime) -> ExtrasTab:
                         )
                     crop = gr.Checkbox(label="Crop to fit", value=True, elem_id="extras_upscaling_crop")
             upscaler = gr.Dropdown(
-                label="Upscaler 1", choices=postprocess.upscaler_names(), value="Lanczos",
+                label="Upscaler 1",
+                choices=postprocess.upscaler_names(),
+                value="Lanczos",
                 elem_id="extras_upscaler_1",
             )
             with gr.Row():
-                upscaler_2 = gr.Dropdown(label="Upscaler 2", choices=["None", *postprocess.upscaler_names()],
-                                         value="None", elem_id="extras_upscaler_2")
-                visibility = gr.Slider(0.0, 1.0, value=0.0, step=0.001, label="Upscaler 2 visibility",
-                                       elem_id="extras_upscaler_2_visibility")
+                upscaler_2 = gr.Dropdown(
+                    label="Upscaler 2",
+                    choices=["None", *postprocess.upscaler_names()],
+                    value="None",
+                    elem_id="extras_upscaler_2",
+                )
+                visibility = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=0.0,
+                    step=0.001,
+                    label="Upscaler 2 visibility",
+                    elem_id="extras_upscaler_2_visibility",
+                )
             submit = gr.Button("Generate", variant="primary", elem_id="extras_generate")
         with gr.Column(elem_id="extras_results"):
             gallery = gr.Gallery(
@@ -98,12 +126,15 @@ def build(runtime: Runtime) -> ExtrasTab:
     by_tab.select(lambda: SCALE_BY, None, mode, show_progress="hidden", api_visibility="private")
     to_tab.select(lambda: SCALE_TO, None, mode, show_progress="hidden", api_visibility="private")
 
-    def on_submit(path: str | None, m: str, s: float, w: float, h: float, c: bool, u: str, u2: str,
-                  v: float) -> tuple:
+    def on_submit(
+        path: str | None, m: str, s: float, w: float, h: float, c: bool, u: str, u2: str, v: float
+    ) -> tuple:
         return run(runtime, path, settings_for(m, float(s), int(w), int(h), bool(c), u, u2, float(v)))
 
     submit.click(
-        on_submit, [image, mode, scale, width, height, crop, upscaler, upscaler_2, visibility], [gallery, info],
+        on_submit,
+        [image, mode, scale, width, height, crop, upscaler, upscaler_2, visibility],
+        [gallery, info],
         api_name="extras",
     )
     return ExtrasTab(image, gallery)

@@ -8,6 +8,7 @@ Holds no generation logic: controls become a ``GenerationJob`` (see ``form.JobFo
 from __future__ import annotations
 
 import html
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -257,10 +258,12 @@ def wire_generate(
     res: results.Results,
     inputs: list[gr.components.Component],
     prepare: Callable[[list[Any]], tuple[GenerationJob, Runner]],
+    optional: int = 0,
 ) -> None:
     """Generate -> (Interrupt, Skip, progress, preview) -> gallery and parameters text.
 
-    ``prepare`` turns the inputs' values into a job and the runtime call that runs it.
+    ``prepare`` turns the inputs' values into a job and the runtime call that runs it; the last
+    ``optional`` inputs (scripts' controls) may be left out by Gradio API clients.
     """
     runtime = ctx.runtime
     keep = gr.update()
@@ -292,6 +295,7 @@ def wire_generate(
                 ctx.session.last_infotext = text
             yield *buttons, "", hidden, images, results.info_html(text), text, generation
 
+    on_generate.__signature__ = api_signature(len(inputs), optional)
     outputs = [
         toprow.generate,
         toprow.interrupt,
@@ -316,6 +320,21 @@ def wire_generate(
     )
     toprow.interrupt.click(runtime.progress.interrupt, None, None, queue=False, api_visibility="private")
     toprow.skip.click(runtime.progress.skip, None, None, queue=False, api_visibility="private")
+
+
+def api_signature(count: int, optional: int) -> inspect.Signature:
+    """The handler's signature as Gradio's API reads it: an argument defaulting to None is optional for
+    clients even when its control has no value (an extension's empty textbox), so older gradio_client
+    calls that stop before the scripts' controls keep working."""
+    kind = inspect.Parameter.POSITIONAL_ONLY
+    return inspect.Signature(
+        [
+            inspect.Parameter(
+                f"param_{i}", kind, default=None if i >= count - optional else inspect.Parameter.empty
+            )
+            for i in range(count)
+        ]
+    )
 
 
 def wire_seed_reuse(res: results.Results, form: JobForm, buttons: tuple[gr.Button, gr.Button]) -> None:

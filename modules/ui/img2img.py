@@ -6,17 +6,15 @@ txt2img plus denoising strength, resize mode and the inpainting options) goes to
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image
 
-from modules import images as image_files
+from modules.processing import batch
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.ui import extra_networks, generation, results
 from modules.ui.form import JobForm
@@ -37,7 +35,6 @@ RESIZE_MODES = ["Just resize", "Crop and resize", "Resize and fill", "Just resiz
 MASK_MODES = ["Inpaint masked", "Inpaint not masked"]
 MASKED_CONTENT = ["fill", "original", "latent noise", "latent nothing"]
 INPAINT_AREAS = ["Whole picture", "Only masked"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
 
 @dataclass
@@ -230,53 +227,14 @@ def init_and_mask(mode: int, values: dict[str, Any]) -> tuple[Image.Image | None
 # --- running ---------------------------------------------------------------------------------------
 
 
-def image_files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def run_batch(ctx: UiContext, job: GenerationJob, batch: dict[str, str]) -> GenerationResult:
-    """Every image of the input folder through img2img (mask: same name in the mask folder)."""
-    runtime = ctx.runtime
-    source = Path(batch["input"])
-    if not source.is_dir():
-        raise ValueError(f"input directory {source} does not exist")
-    output = Path(batch["output"]) if batch["output"] else None
-    masks = Path(batch["masks"]) if batch["masks"] else None
-    combined: GenerationResult | None = None
-    for path in image_files_in(source):
-        if runtime.progress.interrupted:
-            break
-        one = copy.copy(job)
-        with Image.open(path) as image:
-            one.init_images = [image.convert("RGB")]
-        mask_path = masks / path.name if masks else None
-        one.mask = Image.open(mask_path).convert("L") if mask_path and mask_path.exists() else None
-        # An output folder replaces the usual outputs/img2img-images, as in A1111.
-        one.do_not_save_samples = one.do_not_save_samples or output is not None
-        result = runtime.img2img(one)
-        if output is not None:
-            for image, text in zip(result.images, result.infotexts, strict=False):
-                image_files.save_image(
-                    image, output, extension=runtime.options.get("samples_format"), infotext=text
-                )
-        combined = result if combined is None else merge_results(combined, result)
-    if combined is None:
-        raise ValueError(f"no images found in {source}")
-    return combined
-
-
-def merge_results(a: GenerationResult, b: GenerationResult) -> GenerationResult:
-    return GenerationResult(
-        images=a.images + b.images,
-        seeds=a.seeds + b.seeds,
-        subseeds=a.subseeds + b.subseeds,
-        prompts=a.prompts + b.prompts,
-        negative_prompts=a.negative_prompts + b.negative_prompts,
-        infotexts=a.infotexts + b.infotexts,
-        parameters=a.parameters,
-        saved_paths=a.saved_paths + b.saved_paths,
-        interrupted=a.interrupted or b.interrupted,
-    )
+def run_batch(ctx: UiContext, job: GenerationJob, folders: dict[str, str]) -> GenerationResult:
+    """The Batch sub-tab: every image of the input folder through img2img (``modules.processing.batch``)."""
+    options = batch.BatchOptions(folders["input"], folders["output"] or None, folders["masks"] or None)
+    done = batch.run_batch(ctx.runtime, job, options)
+    if not done.result.images and not done.result.interrupted:
+        skipped = f" (skipped: {'; '.join(done.skipped)})" if done.skipped else ""
+        raise ValueError(f"no images made from {folders['input']}{skipped}")
+    return done.result
 
 
 def preparer(
@@ -294,8 +252,12 @@ def preparer(
         src = dict(zip(names, values[count:end], strict=True))
         mode = int(src["mode"])
         if mode == BATCH:
-            batch = {"input": src["batch_input"], "output": src["batch_output"], "masks": src["batch_masks"]}
-            return job, lambda j: run_batch(ctx, j, batch)
+            folders = {
+                "input": src["batch_input"],
+                "output": src["batch_output"],
+                "masks": src["batch_masks"],
+            }
+            return job, lambda j: run_batch(ctx, j, folders)
         init, mask = init_and_mask(mode, src)
         if init is None:
             raise ValueError(f"init_images: no image given in the {MODES[mode][0]} tab")
@@ -354,6 +316,7 @@ def build(ctx: UiContext) -> Img2ImgTab:
         res,
         form.inputs() + sources.inputs() + script_ui.inputs(),
         preparer(ctx, form, sources, script_ui),
+        optional=len(script_ui.inputs()),
     )
     extra_networks.wire(ctx.runtime, networks, toprow.extra_networks, toprow.prompt)
     generation.wire_seed_reuse(res, form, reuse)

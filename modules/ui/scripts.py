@@ -80,13 +80,15 @@ def _script_choice(params: dict[str, Any], titles: set[str]) -> str:
 
 def script_ui(runtime: Runtime, script: Script, is_img2img: bool) -> ScriptUi | None:
     """Run the script's ``ui``; its infotext_fields are read right away because a script may set them
-    in ``ui`` and the same instance serves both tabs."""
+    in ``ui`` and the same instance serves both tabs. Only pairs naming a control this call returned are
+    kept: a list the script did not replace still holds the other tab's controls."""
     try:
         title = script.title()
         components = [c for c in script.ui(is_img2img) or [] if c is not None]
         fields = list(getattr(script, "infotext_fields", None) or [])
     except Exception as error:  # one broken script must not stop the page from building
-        runtime.extensions.report(script.name or "?", f"{type(script).__name__}.ui", error)
+        tab = "img2img" if is_img2img else "txt2img"
+        runtime.extensions.report(script.name or "?", f"{type(script).__name__}.ui ({tab})", error)
         return None
     mine = [(c, key) for c, key in fields if any(c is own for own in components)]
     return ScriptUi(script, title, components, mine)
@@ -108,7 +110,9 @@ def build_alwayson(runtime: Runtime, is_img2img: bool, tab: str) -> list[ScriptU
 
 
 def build_selectable(runtime: Runtime, is_img2img: bool, tab: str) -> tuple[gr.Dropdown, list[ScriptUi]]:
-    """The Script dropdown, and each selectable script's controls in a group shown while it is chosen."""
+    """The Script dropdown, and under it each selectable script's controls in a group shown while that
+    script is chosen."""
+    dropdown = gr.Dropdown(label="Script", choices=[NONE], value=NONE, elem_id=f"{tab}_script")
     built = []
     for script in runtime.scripts.selectable(is_img2img):
         with gr.Group(visible=False, elem_id=f"{tab}_script_{_slug(script)}") as group:
@@ -116,12 +120,8 @@ def build_selectable(runtime: Runtime, is_img2img: bool, tab: str) -> tuple[gr.D
         if ui is not None:
             ui.group = group
             built.append(ui)
-    dropdown = gr.Dropdown(
-        label="Script",
-        choices=[NONE, *(ui.title for ui in built)],
-        value=NONE,
-        elem_id=f"{tab}_script",
-    )
+    # Filled in after the scripts' ui ran: a script whose ui failed is not offered.
+    dropdown.choices = [(title, title) for title in (NONE, *(ui.title for ui in built))]
 
     def show(chosen: str) -> list[Any]:
         return [gr.update(visible=ui.title == chosen) for ui in built]

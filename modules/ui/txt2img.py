@@ -14,7 +14,6 @@ from typing import Any
 import gradio as gr
 
 from modules.processing.job import GenerationJob
-
 from modules.ui import choices, extra_networks, generation, results
 from modules.ui.form import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, JobForm
 from modules.ui.generation import Toprow, UiContext
@@ -133,7 +132,10 @@ def build(ctx: UiContext) -> Txt2ImgTab:
         script_ui.apply(job, values[count:])
         return job, ctx.runtime.txt2img
 
-    generation.wire_generate(ctx, tab, toprow, res, form.inputs() + script_ui.inputs(), prepare)
+    script_inputs = script_ui.inputs()
+    generation.wire_generate(
+        ctx, tab, toprow, res, form.inputs() + script_inputs, prepare, optional=len(script_inputs)
+    )
     extra_networks.wire(ctx.runtime, networks, toprow.extra_networks, toprow.prompt)
     generation.wire_seed_reuse(res, form, reuse)
     generation.wire_token_counters(ctx, toprow, form.fields["steps"])

@@ -93,7 +93,9 @@ def test_extras_keeps_parameters_and_adds_postprocessing(runtime, tmp_path):
 
     source = tmp_path / "in.png"
     images.save_image(Image.new("RGB", (16, 16)), tmp_path, forced_filename="in", infotext="a cat\nSteps: 3")
-    shown, html = extras.run(runtime, str(source), extras.settings_for(extras.SCALE_BY, 2, 0, 0, False, "Lanczos"))
+    shown, html = extras.run(
+        runtime, str(source), extras.settings_for(extras.SCALE_BY, 2, 0, 0, False, "Lanczos")
+    )
     saved = next((runtime.paths.outputs_dir / "extras-images").glob("*.png"))
     with Image.open(saved) as image:
         assert image.size == (32, 32)
