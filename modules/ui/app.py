@@ -44,7 +44,6 @@ class Tabs:
 
 def build(runtime: Runtime) -> gr.Blocks:
     config = UiConfig(runtime.paths.ui_config_file)
-    extra_networks.register_setting(runtime.options)
     # Extensions build their Blocks on their own, outside ours (as in A1111); we render them in tabs.
     extension_tabs = collect_extension_tabs(runtime)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:

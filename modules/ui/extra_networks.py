@@ -18,7 +18,6 @@ from typing import Any
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from modules.options import OptionInfo, Options
 from modules.runtime import Runtime
 
 MULTIPLIER_KEY = "extra_networks_default_multiplier"
@@ -50,21 +49,6 @@ class CardPage:
     slug: str
     cards: Callable[[], list[Card]]
     refresh: Callable[[], None]
-
-
-def register_setting(options: Options) -> None:
-    """The panel's setting, unless already defined (the lead may move it into modules/options.py)."""
-    if MULTIPLIER_KEY not in options.definitions:
-        options.add(
-            OptionInfo(
-                MULTIPLIER_KEY,
-                1.0,
-                "Default multiplier for extra networks",
-                "Extra Networks",
-                "slider",
-                {"minimum": 0.0, "maximum": 2.0, "step": 0.01},
-            )
-        )
 
 
 def preview_beside(path: Path | None) -> str | None:

@@ -272,7 +272,6 @@ def test_card_text_uses_the_multiplier_as_a1111_writes_it():
 
 def test_lora_and_embedding_cards_are_listed_and_clicks_insert_tags(runtime):
     write_lora(runtime.paths.lora_dir)
-    extra_networks.register_setting(runtime.options)
     pages = {page.title: page for page in extra_networks.pages(runtime)}
     assert "Lora" in pages and "Lyco" not in pages  # one page for the lora/lyco aliases
     pages["Lora"].refresh()
