@@ -72,12 +72,11 @@ def depth_map(runtime: Any, job: Any, images: list[Image.Image]) -> torch.Tensor
 
 
 def depth_cond_for(
-    runtime: Any, job: Any, images: list[Image.Image], latent_hw: tuple[int, int]
+    runtime: Any, plan: Any, images: list[Image.Image], latent_hw: tuple[int, int]
 ) -> torch.Tensor:
-    """The depth channel for the UNet; the map used is kept on the job's result for display."""
-    depth = depth_map(runtime, job, images)
+    """The depth channel for the UNet; the map used is shown after the results (plan.extra_images)."""
+    depth = depth_map(runtime, plan.job, images)
     cond = image_cond.depth_cond(depth, latent_hw)
     preview = ((cond[0, 0] + 1) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-    runtime.progress.textinfo = "depth map ready"
-    job.extra_outputs.append(Image.fromarray(preview, mode="L"))
+    plan.extra_images.append(Image.fromarray(preview, mode="L").resize(images[0].size))
     return cond

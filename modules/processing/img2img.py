@@ -218,13 +218,13 @@ def make_image_cond(
     latent_hw: tuple[int, int],
     generator: torch.Generator,
 ) -> torch.Tensor | None:
-    bundle, job = plan.bundle, plan.job
+    bundle = plan.bundle
     if not image_cond.needs_image_cond(bundle):
         return None
     if bundle.unet_in_channels == bundle.latent_channels + 1:
         from modules.processing import depth
 
-        return depth.depth_cond_for(runtime, job, [p.image for p in prepared], latent_hw)
+        return depth.depth_cond_for(runtime, plan, [p.image for p in prepared], latent_hw)
     pixel_mask = None
     if prepared[0].mask is not None:
         arrays = [np.asarray(p.mask, dtype=np.float32) / 255 for p in prepared]

@@ -68,8 +68,6 @@ class GenerationJob:
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False
     extra_generation_params: dict[str, Any] = field(default_factory=dict)
-    # images a mode produces besides the results (e.g. the depth map used), shown after them
-    extra_outputs: list[Any] = field(default_factory=list)
 
     def validate(self) -> None:
         """Reject out-of-range values with a message naming the field (UI and API show it as is)."""

@@ -55,6 +55,7 @@ class JobPlan:
     mode: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # infotext pairs set while running (Schedule type...)
     runtime: Any = None
+    extra_images: list[Any] = field(default_factory=list)  # shown after the results (e.g. the depth map)
     generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
     comments: list[str] = field(default_factory=list)  # notes for the user, shown with the result
 
@@ -264,6 +265,9 @@ def run_batches(
             finish_batch(runtime, plan, batch, latents, result, postprocess)
         result.interrupted = runtime.progress.interrupted
         add_grid(runtime, plan, result)
+        for image in plan.extra_images:
+            result.images.append(image)
+            result.infotexts.append("")
         scripts.call(plan, "postprocess", result)
     finally:
         scripts.deactivate_networks(plan)

@@ -93,7 +93,9 @@ def _resize(image: Image.Image, scale: float, resample: Image.Resampling) -> Ima
     # scale (skipped when already big enough and scale != 1), then Lanczos to the exact target.
     target = (int(image.width * scale // 8 * 8), int(image.height * scale // 8 * 8))
     if min(target) < 1 or max(target) > MAX_SIDE:
-        raise ValueError(f"upscaling_resize: result {target[0]}x{target[1]} must be 8..{MAX_SIDE} px per side")
+        raise ValueError(
+            f"upscaling_resize: result {target[0]}x{target[1]} must be 8..{MAX_SIDE} px per side"
+        )
     if not (image.width >= target[0] and image.height >= target[1] and scale != 1):
         image = image.resize((int(image.width * scale), int(image.height * scale)), resample=resample)
     if image.size != target:

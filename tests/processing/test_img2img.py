@@ -140,7 +140,7 @@ def test_depth_map_reaches_the_fifth_channel(runtime):
     channel = inputs[0][0, 4]
     assert channel.shape == (8, 8)
     assert channel[0].mean() < -0.5 and channel[-1].mean() > 0.5  # normalised to -1..1, gradient kept
-    assert result.images
+    assert len(result.images) == 2 and result.images[1].mode == "L"  # the depth map used is shown too
 
 
 def test_depth_model_missing_is_a_clear_error(runtime):
