@@ -134,12 +134,12 @@ def image_job(
         **changes.pop("override_settings", {}),
         **output_settings(options, base, path.stem),
     }
-    return dataclasses.replace(
-        base,
+    return base.derive(
+        script_name=base.script_name,  # each image runs the selected script, as in A1111's batch tab
+        script_args=list(base.script_args),
         init_images=[image] * base.batch_size,
         mask=mask if mask is not None else base.mask,
         override_settings=overrides,
-        styles=list(base.styles),
         do_not_save_samples=False,
         **changes,
     )

@@ -5,6 +5,7 @@ Field names follow the /sdapi/v1 request fields, so the UI, the API and scripts 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,19 @@ class GenerationJob:
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False
     extra_generation_params: dict[str, Any] = field(default_factory=dict)
+
+    def derive(self, **changes: Any) -> GenerationJob:
+        """A copy for a sub-job (X/Y/Z cells, matrix and file lines, batch items): its lists and dicts are
+        its own, and it selects no script (the running script is the one making it)."""
+        fresh = {
+            "styles": list(self.styles),
+            "override_settings": dict(self.override_settings),
+            "extra_generation_params": dict(self.extra_generation_params),
+            "init_images": list(self.init_images),
+            "script_name": None,
+            "script_args": [],
+        }
+        return dataclasses.replace(self, **{**fresh, **changes})
 
     def validate(self) -> None:
         """Reject out-of-range values with a message naming the field (UI and API show it as is)."""

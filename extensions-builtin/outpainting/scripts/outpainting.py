@@ -12,7 +12,6 @@ mask's blur come back unchanged (the inpainting result is pasted over the origin
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -54,14 +53,7 @@ class Expansion:
 
 def outpaint_job(base: GenerationJob, **changes: Any) -> GenerationJob:
     """A plain one-image inpainting job from the script's job."""
-    return dataclasses.replace(
-        base,
-        styles=list(base.styles),
-        override_settings=dict(base.override_settings),
-        extra_generation_params=dict(base.extra_generation_params),
-        extra_outputs=[],
-        script_name=None,
-        script_args=[],
+    return base.derive(
         batch_size=1,
         n_iter=1,
         inpaint_full_res=False,

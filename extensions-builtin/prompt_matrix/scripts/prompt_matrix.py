@@ -7,7 +7,6 @@ so the same prompt gives the same matrix.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from modules import grids
@@ -35,20 +34,7 @@ def combinations(prompt: str, put_at_start: bool = False, delimiter: str = "comm
 def image_job(base: GenerationJob, prompt: str, negative: bool, seed: int) -> GenerationJob:
     """One image of the matrix: its prompt (or negative prompt), one image, no script."""
     field = "negative_prompt" if negative else "prompt"
-    return dataclasses.replace(
-        base,
-        **{field: prompt},
-        seed=seed,
-        batch_size=1,
-        n_iter=1,
-        styles=list(base.styles),
-        override_settings=dict(base.override_settings),
-        extra_generation_params=dict(base.extra_generation_params),
-        init_images=list(base.init_images),
-        extra_outputs=[],
-        script_name=None,
-        script_args=[],
-    )
+    return base.derive(**{field: prompt}, seed=seed, batch_size=1, n_iter=1)
 
 
 def merge(results: list[GenerationResult]) -> GenerationResult:

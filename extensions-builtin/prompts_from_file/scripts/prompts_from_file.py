@@ -8,7 +8,6 @@ written for it work unchanged.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shlex
 from collections.abc import Callable
@@ -130,18 +129,7 @@ def apply_options(p: JobContext, job: GenerationJob, options: dict[str, Any]) ->
 
 def line_job(p: JobContext, options: dict[str, Any], seed: int, position: str) -> GenerationJob:
     base = p.job
-    job = dataclasses.replace(
-        base,
-        seed=seed,
-        styles=list(base.styles),
-        override_settings=dict(base.override_settings),
-        extra_generation_params=dict(base.extra_generation_params),
-        init_images=list(base.init_images),
-        extra_outputs=[],
-        script_name=None,
-        script_args=[],
-        do_not_save_grid=True,
-    )
+    job = base.derive(seed=seed, do_not_save_grid=True)
     apply_options(p, job, options)
     for field in ("prompt", "negative_prompt"):
         line_text, job_text = options.get(field), getattr(base, field)

@@ -9,7 +9,6 @@ follow AUTOMATIC1111's script, so plots and pasted parameters carry over.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import itertools
 import logging
@@ -371,16 +370,7 @@ class Plot:
 
 def cell_job(base: GenerationJob) -> GenerationJob:
     """A copy of the job for one cell, without the script (the cell runs plain processing)."""
-    return dataclasses.replace(
-        base,
-        styles=list(base.styles),
-        override_settings=dict(base.override_settings),
-        extra_generation_params=dict(base.extra_generation_params),
-        init_images=list(base.init_images),
-        extra_outputs=[],
-        script_name=None,
-        script_args=[],
-    )
+    return base.derive()
 
 
 def make_cell_job(p: JobContext, plot: Plot, index: tuple[int, int, int], fixed_seeds: bool) -> GenerationJob:
