@@ -16,8 +16,9 @@ if str(EXTENSION_DIR) not in sys.path:
 
 from lora_networks import HASHES_OPTION, LoraHandler  # noqa: E402
 
-# LoRAs that ship with the project: <project>/assets/models/Lora (the extension is <project>/extensions-builtin/lora).
-BUNDLED_LORA_DIR = EXTENSION_DIR.parents[1] / "assets" / "models" / "Lora"
+# LoRAs that ship with the project: <project>/assets/lora (the extension is <project>/extensions-builtin/lora);
+# not under assets/models, whose files are all listed as checkpoints.
+BUNDLED_LORA_DIR = EXTENSION_DIR.parents[1] / "assets" / "lora"
 
 handler = LoraHandler(BUNDLED_LORA_DIR)
 
