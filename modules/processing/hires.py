@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from modules.processing import sampling, vae
+from modules.processing import image_cond, sampling, vae
 from modules.processing.conditioning import ConditioningBuilder
 from modules.processing.job import GenerationJob
 from modules.processing.pipeline import Batch, JobPlan, make_encoder, schedule_length
@@ -151,5 +151,6 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
         denoising_strength=strength(job),
         fix_steps=True,
         is_hires=True,
+        image_cond=image_cond.txt2img_cond(plan.bundle, len(batch.seeds), tuple(init_latent.shape[-2:])),
     )
     return sampling.sample(runtime, plan, request)

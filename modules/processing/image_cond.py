@@ -39,9 +39,18 @@ def inpainting_cond(
     return torch.cat([small_mask, latents], dim=1)
 
 
-def blank_images(width: int, height: int, count: int) -> list[Image.Image]:
-    """The mid-grey images A1111 encodes as the "image" of an inpainting model's txt2img conditioning."""
-    return [Image.new("RGB", (width, height), (127, 127, 127)) for _ in range(count)]
+def txt2img_cond(bundle: ModelBundle, count: int, latent_hw: tuple[int, int]) -> torch.Tensor | None:
+    """What a txt2img (or hires) pass feeds the extra channels: for an inpainting model, A1111's blank
+    conditioning (a mid-grey image, value 0, that the mask of ones marks for complete repainting)."""
+    if not needs_image_cond(bundle):
+        return None
+    if bundle.unet_in_channels != bundle.latent_channels + 5:
+        raise ValueError(
+            "This is a depth-to-image checkpoint: it needs an input image, so use img2img with it"
+        )
+    factor = bundle.vae_scale_factor
+    grey = [Image.new("RGB", (latent_hw[1] * factor, latent_hw[0] * factor), (127, 127, 127))] * count
+    return inpainting_cond(bundle, grey, None, latent_hw, generator=torch.Generator().manual_seed(0))
 
 
 def depth_cond(depth: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:

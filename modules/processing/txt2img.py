@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modules.processing import hires, sampling
+from modules.processing import hires, image_cond, sampling
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
@@ -43,15 +43,17 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch) -> Any:
     job, bundle = plan.job, plan.bundle
     conds, unconds = plan.conditioning.batch(batch.prompts, batch.negative_prompts)
     factor = bundle.vae_scale_factor
+    latent_hw = (job.height // factor, job.width // factor)
     request = sampling.SamplingRequest(
         conds=conds,
         unconds=unconds,
-        shape=(bundle.latent_channels, job.height // factor, job.width // factor),
+        shape=(bundle.latent_channels, *latent_hw),
         seeds=batch.seeds,
         subseeds=batch.subseeds,
         steps=job.steps,
         sampler_name=job.sampler_name,
         scheduler=job.scheduler,
         cfg_scale=job.cfg_scale,
+        image_cond=image_cond.txt2img_cond(bundle, len(batch.seeds), latent_hw),
     )
     return sampling.sample(runtime, plan, request)

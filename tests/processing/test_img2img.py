@@ -152,3 +152,31 @@ def test_depth_model_missing_is_a_clear_error(runtime):
 def test_wrong_number_of_init_images_names_the_field(runtime):
     with pytest.raises(ValueError, match="init_images"):
         runtime.img2img(job(init_images=[picture(), picture()], batch_size=3))
+
+
+def test_txt2img_and_hires_on_an_inpainting_model(runtime):
+    runtime.model_loader = lambda bundle=build_tiny_bundle(unet_in_channels=9): bundle
+    _, calls = count_unet_calls(
+        runtime,
+        lambda: runtime.txt2img(
+            GenerationJob(
+                prompt="a red circle",
+                steps=3,
+                width=64,
+                height=64,
+                sampler_name="Euler",
+                do_not_save_samples=True,
+                enable_hr=True,
+                hr_scale=1.5,
+                hr_second_pass_steps=2,
+                denoising_strength=0.5,
+            )
+        ),
+    )
+    assert [shape[1] for shape in calls] == [9] * 5  # mask + blank image latent on both passes
+
+
+def test_txt2img_on_a_depth_model_says_to_use_img2img(runtime):
+    runtime.model_loader = lambda bundle=build_tiny_bundle(unet_in_channels=5): bundle
+    with pytest.raises(ValueError, match="img2img"):
+        runtime.txt2img(GenerationJob(prompt="x", steps=2, width=64, height=64, do_not_save_samples=True))
