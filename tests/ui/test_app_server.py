@@ -80,3 +80,13 @@ def test_startup_and_generation_without_network(tmp_path):
     done = subprocess.run(unshare, capture_output=True, text=True, timeout=300, cwd=Path(ROOT))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Seed: 7," in done.stdout
+
+
+def test_gradio_auth_protects_the_ui(server):
+    url = server("--gradio-auth", "alice:secret")
+    with pytest.raises(ValueError, match="credentials were not provided"):
+        Client(url, verbose=False)
+    with pytest.raises(ValueError, match="Could not login"):
+        Client(url, auth=("alice", "wrong"), verbose=False)
+    client = Client(url, auth=("alice", "secret"), verbose=False)
+    assert "/txt2img" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
