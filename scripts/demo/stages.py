@@ -286,13 +286,15 @@ def train_diffusion(
     seed: int,
     init: UNetAndText | None = None,
     lr: float = 1e-3,
+    stage: str = "diffusion",
+    stream: int = 0,
 ) -> UNetAndText:
     """Epsilon prediction on the SD noise schedule; returns the EMA weights.
 
-    ``init`` continues from earlier weights as a second cycle (stage "refine"): a warm restart of the
-    cosine schedule at a lower learning rate, with a fresh optimiser and EMA.
+    ``init`` continues from earlier weights as a further cycle (stages "refine", "polish"): a warm restart
+    of the cosine schedule at a lower learning rate, with a fresh optimiser and EMA. ``stream`` offsets the
+    seed so each cycle draws different batches and noise.
     """
-    stage = "diffusion" if init is None else "refine"
     ckpt = Checkpointer(work_dir, stage)
     model = UNetAndText(*networks.build_unet_and_text(seed))
     if init is not None:
@@ -305,7 +307,7 @@ def train_diffusion(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     start = load_partial(ckpt, model, opt, ema)
     if start < steps:
-        fit(model, ema, opt, batch_source(), ckpt, range(start, steps), seed + (0 if init is None else 7), lr)
+        fit(model, ema, opt, batch_source(), ckpt, range(start, steps), seed + stream, lr)
     ckpt.save({"ema": ema.state_dict()}, final=True)
     return ema.eval()
 
