@@ -50,7 +50,7 @@ class Runtime:
         self.sampling_registry = default_registry()
         offload = "lowvram" if args.lowvram else "medvram" if args.medvram else "none"
         self.models = ModelManager(
-            [self.paths.ckpt_dir, paths.BUNDLED_MODELS],
+            [self.paths.ckpt_dir] + ([] if args.no_bundled_models else [paths.BUNDLED_MODELS]),
             self.paths.vae_dir,
             HashCache(self.paths.data_dir / "cache.json"),
             capacity=int(self.options.get("sd_checkpoints_limit")),

@@ -15,7 +15,7 @@ from modules.runtime import Runtime
 
 @pytest.fixture
 def runtime(tmp_path, tiny_bundle):
-    rt = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu"]))
+    rt = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu", "--no-bundled-models"]))
     rt.model_loader = lambda: tiny_bundle
     return rt
 

@@ -29,7 +29,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory) -> Iterator[webuiapi.WebUIApi]:
     port = free_port()
-    proc = start_live_server(["--api"], tmp_path_factory.mktemp("data"), port)
+    proc = start_live_server(["--api", "--no-bundled-models"], tmp_path_factory.mktemp("data"), port)
     try:
         yield webuiapi.WebUIApi(port=port, sampler="Euler a", steps=2)
     finally:
