@@ -120,6 +120,18 @@ class GenerationResult:
         """The generated images without the grid."""
         return self.images[self.index_of_first_image :]
 
+    def add(self, other: GenerationResult) -> None:
+        """Append another job's images (not its grid) and their records: scripts combining sub-jobs."""
+        self.images += other.samples
+        self.infotexts += other.infotexts[other.index_of_first_image :]
+        self.seeds += other.seeds
+        self.subseeds += other.subseeds
+        self.prompts += other.prompts
+        self.negative_prompts += other.negative_prompts
+        self.saved_paths += other.saved_paths
+        self.parameters = self.parameters or other.parameters
+        self.interrupted |= other.interrupted
+
     @property
     def info(self) -> dict[str, Any]:
         """The summary the UI shows and the API returns as its ``info`` JSON."""

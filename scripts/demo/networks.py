@@ -16,6 +16,7 @@ from transformers.masking_utils import create_causal_mask
 from modules import paths
 from modules.models.bundle import Arch, ModelBundle, scaled_linear_alphas_cumprod
 from modules.models.loader import tokenizers_for
+from modules.models.tiny import tiny_vae_config
 
 TEXT_WIDTH = 64
 MAX_TOKENS = 77
@@ -38,19 +39,8 @@ def unet_config() -> dict:
 
 
 def vae_config(scaling_factor: float = 1.0) -> dict:
-    """64 px <-> 8x8x4 (three downsamplings); the scaling factor is set after training."""
-    return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "latent_channels": 4,
-        "layers_per_block": 1,
-        "block_out_channels": [16, 32, 32, 32],
-        "down_block_types": ["DownEncoderBlock2D"] * 4,
-        "up_block_types": ["UpDecoderBlock2D"] * 4,
-        "norm_num_groups": 8,
-        "sample_size": 64,
-        "scaling_factor": scaling_factor,
-    }
+    """64 px <-> 8x8x4 (three downsamplings), the tiny models' VAE; the scaling factor is set after training."""
+    return {**tiny_vae_config(), "scaling_factor": scaling_factor}
 
 
 def text_config() -> CLIPTextConfig:

@@ -48,14 +48,7 @@ def merge(results: list[GenerationResult]) -> GenerationResult:
         parameters=results[0].parameters if results else {},
     )
     for result in results:
-        merged.images += result.samples
-        merged.infotexts += result.infotexts[result.index_of_first_image :]
-        merged.seeds += result.seeds
-        merged.subseeds += result.subseeds
-        merged.prompts += result.prompts
-        merged.negative_prompts += result.negative_prompts
-        merged.saved_paths += result.saved_paths
-        merged.interrupted |= result.interrupted
+        merged.add(result)
     return merged
 
 

@@ -188,11 +188,4 @@ class PromptsFromFile(Script):
 
 def collect(result: GenerationResult, done: GenerationResult) -> None:
     """Add a line's images (not its batch grid) and their texts to the script's result."""
-    result.images += done.samples
-    result.infotexts += done.infotexts[done.index_of_first_image :]
-    result.seeds += done.seeds
-    result.subseeds += done.subseeds
-    result.prompts += done.prompts
-    result.negative_prompts += done.negative_prompts
-    result.saved_paths += done.saved_paths
-    result.parameters = result.parameters or done.parameters
+    result.add(done)
