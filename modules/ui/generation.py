@@ -20,7 +20,7 @@ from modules import infotext as infotext_format
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.runtime import Runtime
 from modules.styles import PromptStyle, StyleDatabase
-from modules.ui import choices, results, scripts
+from modules.ui import choices, extra_networks, results, scripts
 from modules.ui.form import JobForm
 from modules.ui.progress import run_with_progress
 from modules.ui.scripts import ScriptControls
@@ -66,6 +66,17 @@ class Toprow:
     apply_styles: gr.Button
     save_style: gr.Button
     extra_networks: gr.Button
+
+
+def start_tab(ctx: UiContext, tab: str) -> tuple[Toprow, Any, JobForm]:
+    """What every generating tab begins with: the prompt row, its extra-networks panel, and a form that
+    already holds the two prompt boxes."""
+    toprow = build_toprow(ctx, tab)
+    networks = extra_networks.build(ctx.runtime, tab)
+    form = JobForm()
+    form.add("prompt", toprow.prompt)
+    form.add("negative_prompt", toprow.negative)
+    return toprow, networks, form
 
 
 def build_toprow(ctx: UiContext, tab: str) -> Toprow:

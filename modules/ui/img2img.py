@@ -271,11 +271,7 @@ def preparer(
 
 def build(ctx: UiContext) -> Img2ImgTab:
     tab = "img2img"
-    toprow = generation.build_toprow(ctx, tab)
-    networks = extra_networks.build(ctx.runtime, tab)
-    form = JobForm()
-    form.add("prompt", toprow.prompt)
-    form.add("negative_prompt", toprow.negative)
+    toprow, networks, form = generation.start_tab(ctx, tab)
     with gr.Row():
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             tabs, sources = build_sources("mode_img2img")

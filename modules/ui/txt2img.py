@@ -108,11 +108,7 @@ def hires_controls(ctx: UiContext, tab: str, form: JobForm) -> None:
 def build(ctx: UiContext) -> Txt2ImgTab:
     """Create the txt2img tab's components inside the current Tab context."""
     tab = "txt2img"
-    toprow = generation.build_toprow(ctx, tab)
-    networks = extra_networks.build(ctx.runtime, tab)
-    form = JobForm()
-    form.add("prompt", toprow.prompt)
-    form.add("negative_prompt", toprow.negative)
+    toprow, networks, form = generation.start_tab(ctx, tab)
     with gr.Row():
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             generation.sampler_controls(ctx.runtime, tab, form)
