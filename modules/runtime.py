@@ -59,7 +59,8 @@ class Runtime:
             ),
         )
         self.styles = StyleDatabase(self.paths.styles_file)
-        self.embeddings = EmbeddingDatabase([self.paths.embeddings_dir, paths.BUNDLED_EMBEDDINGS])
+        # Bundled first: a later file of the same name wins, so the user's own files override ours.
+        self.embeddings = EmbeddingDatabase([paths.BUNDLED_EMBEDDINGS, self.paths.embeddings_dir])
         self.embeddings.load()
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None

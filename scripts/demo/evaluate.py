@@ -89,6 +89,8 @@ def syntax_effects(runtime: Runtime, seeds: range, steps: int) -> None:
         "red",
         "blue",
         "(red:1.5)",
+        "(red:1.2)",
+        "(red:0.8)",
         "(red:0.5)",
         "[red:blue:0.5]",
         "[red|blue]",
@@ -97,29 +99,36 @@ def syntax_effects(runtime: Runtime, seeds: range, steps: int) -> None:
     ]:
         rgb = mean_foreground(runtime, base.format(word), seeds, steps).round(1)
         print(f"{base.format(word)!r}: mean shape RGB {rgb}", flush=True)
+        if word == "demoteal":
+            far = {name: round(float(np.linalg.norm(rgb - np.asarray(c))), 1) for name, c in TARGETS.items()}
+            print(f"  distance to {far}", flush=True)
 
 
-def lora_effect(path: Path, seeds: range, steps: int, data_dir: Path) -> None:
+TARGETS = {"teal": demo_data.TEAL, "green": demo_data.COLOURS["green"], "blue": demo_data.COLOURS["blue"]}
+
+
+def lora_effect(path: Path, lora: Path, seeds: range, steps: int, data_dir: Path) -> None:
     """Mean image brightness and shape colour without and with the pastel LoRA merged at 1.0."""
     bundle = load_checkpoint(path)
     runtime = demo_runtime(lambda: bundle, data_dir)
     prompt = "a red square on a blue background"
     for label, multiplier in (("without LoRA", 0.0), ("with LoRA", 1.0)):
-        networks.merge_kohya_lora(bundle.unet, bundle.text_encoders[0], load_file(str(LORA)), multiplier)
+        networks.merge_kohya_lora(bundle.unet, bundle.text_encoders[0], load_file(str(lora)), multiplier)
         pictures = [generate(runtime, prompt, s, steps=steps) for s in seeds]
         shape = np.mean([demo_data.judge(p).fg_mean for p in pictures], axis=0)
         brightness = np.mean([p.mean() for p in pictures])
         print(f"{label}: brightness {brightness:.1f}, shape RGB {shape.round(1)}", flush=True)
 
 
-def img2img_layout(runtime: Runtime, steps: int) -> None:
-    """How often img2img at strength 0.3 keeps a rendered input's colours, shape and position."""
+def img2img_layout(runtime: Runtime, steps: int, matching: bool) -> None:
+    """How often img2img at strength 0.3 keeps a rendered input's colours, shape and position, with the
+    input's own caption as the prompt or with a contradicting one."""
     rng = np.random.default_rng(5)
     kept = 0
     for seed in range(10):
         scene = demo_data.random_scene(rng)
         job = GenerationJob(
-            prompt="a green circle on a yellow background, bottom right",
+            prompt=scene.caption() if matching else "a green circle on a yellow background, bottom right",
             width=64,
             height=64,
             steps=steps,
@@ -132,7 +141,8 @@ def img2img_layout(runtime: Runtime, steps: int) -> None:
         )
         verdict = demo_data.judge(np.asarray(runtime.img2img(job).images[0].convert("RGB")))
         kept += verdict.matches(scene) and verdict.position == scene.position
-    print(f"img2img 0.3 kept the layout in {kept}/10", flush=True)
+    label = "its own caption" if matching else "a contradicting prompt"
+    print(f"img2img 0.3 with {label} kept the layout in {kept}/10", flush=True)
 
 
 def main() -> None:
@@ -141,17 +151,23 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfgs", default="1,3,5,7")
+    parser.add_argument("--lora", type=Path, default=LORA)
+    parser.add_argument(
+        "--embeddings-dir", type=Path, help="folder holding demoteal (default: the bundled one)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     bundle = load_checkpoint(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = demo_runtime(lambda: bundle, Path(tmp))
+        extra = ["--embeddings-dir", str(args.embeddings_dir)] if args.embeddings_dir else []
+        runtime = demo_runtime(lambda: bundle, Path(tmp), *extra)
         scenes = held_out_scenes(args.count)
         for cfg in [float(c) for c in args.cfgs.split(",")]:
             print(f"CFG {cfg}: held-out accuracy {accuracy(runtime, scenes, cfg, args.steps)}", flush=True)
         syntax_effects(runtime, range(6), args.steps)
-        img2img_layout(runtime, args.steps)
-        lora_effect(args.checkpoint, range(6), args.steps, Path(tmp))
+        img2img_layout(runtime, args.steps, matching=True)
+        img2img_layout(runtime, args.steps, matching=False)
+        lora_effect(args.checkpoint, args.lora, range(6), args.steps, Path(tmp))
 
 
 if __name__ == "__main__":

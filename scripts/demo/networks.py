@@ -14,9 +14,11 @@ from transformers import CLIPTextConfig, CLIPTextModel
 from transformers.masking_utils import create_causal_mask
 
 from modules import paths
+from modules.conditioning.emphasis import ORIGINAL, apply_emphasis
 from modules.models.bundle import Arch, ModelBundle, scaled_linear_alphas_cumprod
 from modules.models.loader import tokenizers_for
 from modules.models.tiny import tiny_vae_config
+from modules.prompting import parse_attention
 
 TEXT_WIDTH = 64
 MAX_TOKENS = 77
@@ -64,9 +66,24 @@ def build_vae(seed: int) -> AutoencoderKL:
     return AutoencoderKL(**vae_config())
 
 
+# The web UI's "Original" emphasis rescales the weighted conditioning back to its old overall mean. A
+# final layer norm with zero bias gives a mean near 0 (measured -0.001), where that ratio is noise and
+# can even flip the sign; real CLIP's output has a clear mean. A fixed bias of 1 gives ours one too, so
+# weighting a token changes that token and rescales the rest by about 77 / (76 + weight).
+FINAL_NORM_BIAS = 1.0
+
+
 def build_unet_and_text(seed: int) -> tuple[UNet2DConditionModel, CLIPTextModel]:
     torch.manual_seed(seed)
-    return UNet2DConditionModel(**unet_config()), CLIPTextModel(text_config())
+    unet, text = UNet2DConditionModel(**unet_config()), CLIPTextModel(text_config())
+    with torch.no_grad():
+        text.final_layer_norm.bias.fill_(FINAL_NORM_BIAS)
+    return unet, text
+
+
+def trainable(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Every parameter except the fixed final-norm bias of the text encoder."""
+    return [p for name, p in model.named_parameters() if not name.endswith("final_layer_norm.bias")]
 
 
 def make_bundle(unet: torch.nn.Module, vae: torch.nn.Module, text: torch.nn.Module) -> ModelBundle:
@@ -83,21 +100,50 @@ def make_bundle(unet: torch.nn.Module, vae: torch.nn.Module, text: torch.nn.Modu
 
 
 class CaptionTokenizer:
-    """Captions -> 77 ids framed like the web UI's SD1 chunks: BOS, words, EOS, then EOS as padding."""
+    """Captions -> 77 ids framed like the web UI's SD1 chunks: BOS, words, EOS, then EOS as padding.
+
+    Captions may carry emphasis, "a (red:1.4) circle": the app's own attention parser splits them and each
+    token gets its fragment's weight, as the web UI does when it encodes a prompt.
+    """
 
     def __init__(self) -> None:
         self.tokenizer = tokenizers_for(Arch.SD1)[0]
-        self.cache: dict[str, list[int]] = {}
+        self.cache: dict[str, tuple[list[int], list[float]]] = {}
 
-    def ids(self, caption: str) -> list[int]:
+    def ids_and_weights(self, caption: str) -> tuple[list[int], list[float]]:
         if caption not in self.cache:
-            words = self.tokenizer(caption, add_special_tokens=False)["input_ids"][: MAX_TOKENS - 2]
+            words: list[int] = []
+            weights: list[float] = []
+            for text, weight in parse_attention(caption):
+                ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+                words += ids
+                weights += [weight] * len(ids)
+            words, weights = words[: MAX_TOKENS - 2], weights[: MAX_TOKENS - 2]
             bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-            self.cache[caption] = [bos, *words, eos] + [eos] * (MAX_TOKENS - 2 - len(words))
+            padding = MAX_TOKENS - 2 - len(words)
+            self.cache[caption] = (
+                [bos, *words, eos] + [eos] * padding,
+                [1.0, *weights, 1.0] + [1.0] * padding,
+            )
         return self.cache[caption]
 
-    def batch(self, captions: list[str]) -> torch.Tensor:
-        return torch.tensor([self.ids(c) for c in captions], dtype=torch.long)
+    def ids(self, caption: str) -> list[int]:
+        return self.ids_and_weights(caption)[0]
+
+    def batch(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids ``[B, 77]`` and their emphasis weights ``[B, 77]``."""
+        pairs = [self.ids_and_weights(c) for c in captions]
+        return (
+            torch.tensor([ids for ids, _ in pairs], dtype=torch.long),
+            torch.tensor([weights for _, weights in pairs], dtype=torch.float32),
+        )
+
+
+def emphasise(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The app's "Original" emphasis applied to each caption as its own prompt (one mean per caption)."""
+    if bool((weights == 1).all()):
+        return z
+    return torch.cat([apply_emphasis(z[i : i + 1], weights[i : i + 1], ORIGINAL) for i in range(len(z))])
 
 
 def encode_text(

@@ -8,6 +8,7 @@ interrupted run continues where it stopped and a finished stage is skipped on th
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,11 @@ from scripts.demo import networks
 
 CAPTION_DROPOUT = 0.1  # empty prompts teach the unconditional prediction that CFG extrapolates from
 TEAL_WORD = "demoteal"
+# Share of training images whose shape / background colour word carries an emphasis weight, and the
+# weights drawn (in steps of 0.1, as people type them).
+EMPHASIS_SHARE = (0.3, 0.15)
+EMPHASIS_WEIGHTS = tuple(round(0.4 + 0.1 * i, 1) for i in range(13) if i != 6)  # 0.4 .. 1.6, not 1.0
+MIN_SNR_GAMMA = 5.0
 
 
 @dataclass
@@ -32,9 +38,17 @@ class Dataset:
     scenes: list[demo_data.Scene]
 
     @classmethod
-    def render(cls, count: int, seed: int, colour: tuple[int, int, int] | None = None) -> Dataset:
+    def render(
+        cls,
+        count: int,
+        seed: int,
+        colour: tuple[int, int, int] | None = None,
+        emphasis: tuple[float, float] | None = EMPHASIS_SHARE,
+    ) -> Dataset:
         rng = np.random.default_rng(seed)
         scenes = [demo_data.random_scene(rng) for _ in range(count)]
+        if emphasis:
+            scenes = [with_emphasis(s, rng, emphasis) for s in scenes]
         images = np.stack([demo_data.render(s, rng, colour) for s in scenes])
         return cls(images, scenes)
 
@@ -42,6 +56,18 @@ class Dataset:
         """Images in [-1, 1], NCHW."""
         batch = torch.from_numpy(self.images[index.numpy()]).permute(0, 3, 1, 2).float()
         return batch / 127.5 - 1
+
+
+def with_emphasis(
+    scene: demo_data.Scene, rng: np.random.Generator, shares: tuple[float, float] = EMPHASIS_SHARE
+) -> demo_data.Scene:
+    """Now and then an emphasis weight on a colour word, drawn into the image as that colour's saturation."""
+    draws = rng.random(4)
+    weights = [
+        EMPHASIS_WEIGHTS[int(pick * len(EMPHASIS_WEIGHTS))] if chance < share else 1.0
+        for chance, pick, share in ((draws[0], draws[1], shares[0]), (draws[2], draws[3], shares[1]))
+    ]
+    return dataclasses.replace(scene, colour_weight=weights[0], background_weight=weights[1])
 
 
 def step_generator(seed: int, stage: int, step: int) -> torch.Generator:
@@ -56,7 +82,7 @@ def captions_for(
     captions = []
     for scene, (drop, size, position) in zip(scenes, draws.tolist(), strict=True):
         if colour_word:
-            scene = demo_data.Scene(colour_word, scene.shape, scene.background, scene.position, scene.size)
+            scene = dataclasses.replace(scene, colour=colour_word)
         caption = scene.caption(with_size=size < 0.5, with_position=position < 0.7)
         captions.append("" if drop < CAPTION_DROPOUT else caption)
     return captions
@@ -259,7 +285,14 @@ class DiffusionBatches:
         a = self.alphas[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         captions = captions_for([self.data.scenes[i] for i in index.tolist()], gen, colour_word)
-        return xt, t, noise, self.tokenizer.batch(captions)
+        return xt, t, noise, *self.tokenizer.batch(captions)
+
+    def loss(self, prediction: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Epsilon MSE with Min-SNR-5 weights (Hang et al. 2023): the nearly clean steps, which only polish
+        edges, weigh less, so training time goes to the noisy steps that decide colour, shape and place."""
+        snr = self.alphas[t] / (1 - self.alphas[t])
+        per_sample = (prediction - noise).pow(2).mean(dim=(1, 2, 3))
+        return (per_sample * snr.clamp(max=MIN_SNR_GAMMA) / snr).mean()
 
 
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -275,8 +308,15 @@ class UNetAndText(torch.nn.Module):
         super().__init__()
         self.unet, self.text = unet, text
 
-    def forward(self, xt: torch.Tensor, t: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        return self.unet(xt, t, encoder_hidden_states=networks.encode_text(self.text, ids)).sample
+    def forward(
+        self,
+        xt: torch.Tensor,
+        t: torch.Tensor,
+        ids: torch.Tensor,
+        weights: torch.Tensor,
+    ) -> torch.Tensor:
+        cond = networks.emphasise(networks.encode_text(self.text, ids), weights)
+        return self.unet(xt, t, encoder_hidden_states=cond).sample
 
 
 def train_diffusion(
@@ -289,11 +329,10 @@ def train_diffusion(
     stage: str = "diffusion",
     stream: int = 0,
 ) -> UNetAndText:
-    """Epsilon prediction on the SD noise schedule; returns the EMA weights.
+    """Epsilon prediction on the SD noise schedule, one warm-up + cosine cycle; returns the EMA weights.
 
-    ``init`` continues from earlier weights as a further cycle (stages "refine", "polish"): a warm restart
-    of the cosine schedule at a lower learning rate, with a fresh optimiser and EMA. ``stream`` offsets the
-    seed so each cycle draws different batches and noise.
+    ``init`` continues from earlier weights as a further cycle with a fresh optimiser and EMA; ``stream``
+    offsets the seed so such a cycle draws different batches and noise.
     """
     ckpt = Checkpointer(work_dir, stage)
     model = UNetAndText(*networks.build_unet_and_text(seed))
@@ -302,9 +341,8 @@ def train_diffusion(
     if (done := ckpt.finished()) is not None:
         model.load_state_dict(done["ema"])
         return model.eval()
-    model.requires_grad_(True)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(networks.trainable(model), lr=lr, weight_decay=0.0)
     start = load_partial(ckpt, model, opt, ema)
     if start < steps:
         fit(model, ema, opt, batch_source(), ckpt, range(start, steps), seed + stream, lr)
@@ -327,12 +365,12 @@ def fit(
     started = time.time()
     model.train()
     for step in steps:
-        xt, t, noise, ids = batches.draw(step_generator(seed, 2, step), batch)
+        xt, t, noise, ids, weights = batches.draw(step_generator(seed, 2, step), batch)
         set_lr(opt, lr * min(1.0, (step + 1) / 100) * cosine(step, steps.stop))
-        loss = torch.nn.functional.mse_loss(model(xt, t, ids), noise)
+        loss = batches.loss(model(xt, t, ids, weights), noise, t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(networks.trainable(model), 1.0)
         opt.step()
         # A short EMA horizon early on, so a short run still ends with useful averaged weights.
         update_ema(ema, model, min(0.999, (1 + step) / (10 + step)))
@@ -352,7 +390,8 @@ def train_embedding(
     work_dir: Path,
     steps: int,
     seed: int,
-    init_word: str = "green",
+    init_words: tuple[str, ...] = ("green", "blue"),
+    lr: float = 3e-2,
     batch: int = 32,
 ) -> torch.Tensor:
     """One 64-d vector for the new word "demoteal", trained on teal shapes with the model frozen."""
@@ -363,16 +402,19 @@ def train_embedding(
     tokenizer = batches.tokenizer
     word_ids = tokenizer.ids(TEAL_WORD)[1:-1]
     token = word_ids[0]  # after collapse_word, the first token of the word marks the vector's position
-    init = model.text.embeddings.token_embedding.weight[tokenizer.ids(init_word)[1]].detach().clone()
+    # Teal lies between green and blue: starting from the mean of their token vectors, the vector begins
+    # near the colour it must learn (from "green" alone it settled on a dark green, 80 units from teal).
+    table = model.text.embeddings.token_embedding.weight
+    init = torch.stack([table[tokenizer.ids(word)[1]] for word in init_words]).mean(0).detach().clone()
     vector = torch.nn.Parameter(init)
-    opt = torch.optim.AdamW([vector], lr=5e-3, weight_decay=0.0)
+    opt = torch.optim.AdamW([vector], lr=lr, weight_decay=0.0)
     model.requires_grad_(False)
     started = time.time()
     for step in range(steps):
-        xt, t, noise, ids = batches.draw(step_generator(seed, 3, step), batch, colour_word=TEAL_WORD)
+        xt, t, noise, ids, _ = batches.draw(step_generator(seed, 3, step), batch, colour_word=TEAL_WORD)
         ids = collapse_word(ids, word_ids)
         cond = networks.encode_text(model.text, ids, replace=(token, vector))
-        loss = torch.nn.functional.mse_loss(model.unet(xt, t, encoder_hidden_states=cond).sample, noise)
+        loss = batches.loss(model.unet(xt, t, encoder_hidden_states=cond).sample, noise, t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -422,6 +464,7 @@ def train_lora(
         return done["state"]
     batches = batch_source()
     model = copy.deepcopy(model).requires_grad_(False)
+    torch.manual_seed(seed)  # the down projections' random init, independent of what ran before
     unet_wrappers = networks.inject_lora(
         model.unet, networks.lora_targets(model.unet, networks.UNET_LORA_PARENTS), rank, alpha
     )
@@ -434,8 +477,8 @@ def train_lora(
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.0)
     started = time.time()
     for step in range(steps):
-        xt, t, noise, ids = batches.draw(step_generator(seed, 4, step), batch)
-        loss = torch.nn.functional.mse_loss(model(xt, t, ids), noise)
+        xt, t, noise, ids, weights = batches.draw(step_generator(seed, 4, step), batch)
+        loss = batches.loss(model(xt, t, ids, weights), noise, t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

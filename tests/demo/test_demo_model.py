@@ -14,9 +14,11 @@ from safetensors.torch import load_file
 
 from modules import cmd_args, demo_data, paths
 from modules.models.hashes import sha256_file
+from modules.models.loader import load_checkpoint
 from modules.processing.job import GenerationJob
 from modules.runtime import Runtime
 from scripts.demo.networks import merge_kohya_lora
+from tests.extensions.lora_helpers import lora_runtime
 
 CHECKPOINT = paths.BUNDLED_MODELS / "demo-shapes-sd1.safetensors"
 EMBEDDING = paths.ASSETS / "embeddings" / "demoteal.safetensors"
@@ -71,8 +73,8 @@ def test_the_bundled_checkpoint_is_what_the_app_loads(runtime):
 
 
 def test_held_out_captions_get_the_right_colours_and_shapes(runtime):
-    # Measured on 20 held-out captions (docs/DEMO_MODEL.md): colour 85%, background 100%, shape 55-70%
-    # (chance is 33%); 8 captions at 12 steps get a wide margin.
+    # Measured on 60 held-out captions (docs/DEMO_MODEL.md): colour 100%, background 100%, shape 90%
+    # (chance is 33%); here, 8 captions at 12 steps read 8/8, 8/8 and 6-8 of 8 on three caption sets.
     rng = np.random.default_rng(7)
     scenes = [demo_data.random_scene(rng, held_out=True) for _ in range(8)]
     verdicts = [
@@ -81,29 +83,41 @@ def test_held_out_captions_get_the_right_colours_and_shapes(runtime):
     colour = np.mean([v.colour == s.colour for v, s in zip(verdicts, scenes, strict=True)])
     background = np.mean([v.background == s.background for v, s in zip(verdicts, scenes, strict=True)])
     shape = np.mean([v.shape == s.shape for v, s in zip(verdicts, scenes, strict=True)])
-    assert colour >= 0.625, verdicts
-    assert background >= 0.75, verdicts
-    assert shape >= 0.375, verdicts
+    assert colour >= 0.875, verdicts
+    assert background >= 0.875, verdicts
+    assert shape >= 0.625, verdicts
 
 
 def test_cfg_strengthens_prompt_adherence(runtime):
-    prompt = "a yellow square on a blue background"
-    weak = distance(shape_rgb(images(runtime, prompt, cfg_scale=1.0)), "yellow")
-    strong = distance(shape_rgb(images(runtime, prompt, cfg_scale=5.0)), "yellow")
-    assert strong < weak
+    """The size word: large over small shape area measured 1.8 at CFG 1 and 2.6 at CFG 5 (drawn: 2.1)."""
+
+    def size_ratio(cfg: float) -> float:
+        area = {
+            size: np.mean(
+                [
+                    demo_data.judge(p).area
+                    for p in images(runtime, f"a {size} red circle on a blue background", cfg_scale=cfg)
+                ]
+            )
+            for size in ("small", "large")
+        }
+        return float(area["large"] / area["small"])
+
+    assert size_ratio(5.0) > size_ratio(1.0) + 0.3
 
 
 def redness(rgb: np.ndarray) -> float:
     return float(rgb[0] - (rgb[1] + rgb[2]) / 2)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known: the demo model ignores emphasis (measured redness shift < 5 RGB units)"
-)
 def test_emphasis_moves_the_colour(runtime):
-    strong = shape_rgb(images(runtime, "a (red:1.5) circle on a white background"))
-    weak = shape_rgb(images(runtime, "a (red:0.5) circle on a white background"))
-    assert redness(strong) > redness(weak) + 10
+    prompt = "a {} circle on a white background"
+    strong = shape_rgb(images(runtime, prompt.format("(red:1.5)")))
+    plain = shape_rgb(images(runtime, prompt.format("red")))
+    weak = shape_rgb(images(runtime, prompt.format("(red:0.5)")))
+    # Measured redness (R minus the mean of G and B): 183, 175, 115.
+    assert redness(strong) > redness(plain) > redness(weak)
+    assert redness(strong) > redness(weak) + 30
 
 
 def test_prompt_editing_and_alternation_mix_colours(runtime):
@@ -125,10 +139,14 @@ def test_the_demoteal_embedding_changes_the_colour(runtime):
     assert vectors.shape == (1, runtime.model().text_encoders[0].config.hidden_size)
     job = GenerationJob(prompt="a demoteal circle", width=64, height=64, steps=1, do_not_save_samples=True)
     assert "TI hashes" in runtime.txt2img(job).infotexts[0]  # found in assets/embeddings and used
-    # Measured: the shape moves about 80 RGB units away from its initial word's colour (green).
+    # Measured: a muted teal-green, (84, 125, 102) over seeds 0-5 at 20 steps and (96, 137, 107) here,
+    # about 100 RGB units from teal itself, which the base model cannot draw (docs/DEMO_MODEL.md). It
+    # is neither of the words it started from: bluer than "green" and greener than "blue", as teal is.
     teal = shape_rgb(images(runtime, "a demoteal square on a white background"))
     green = shape_rgb(images(runtime, "a green square on a white background"))
-    assert np.linalg.norm(teal - green) > 20
+    blue = shape_rgb(images(runtime, "a blue square on a white background"))
+    assert np.linalg.norm(teal - green) > 30 and np.linalg.norm(teal - blue) > 30
+    assert teal[2] > green[2] + 20 and teal[1] > blue[1] + 20
 
 
 def test_lora_file_has_kohya_keys_for_every_target():
@@ -148,17 +166,32 @@ def saturation(rgb: np.ndarray) -> float:
 
 
 def test_lora_washes_colours_towards_pastel(tmp_path):
-    from modules.models.loader import load_checkpoint
-
-    bundle = load_checkpoint(CHECKPOINT)
-    runtime = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu"]))
-    runtime.model_loader = lambda: bundle
+    """Through the prompt and the built-in LoRA extension, which finds the file in assets/lora."""
+    runtime = lora_runtime(tmp_path, load_checkpoint(CHECKPOINT))
     prompt = "a red square on a blue background"
     plain = images(runtime, prompt)
-    merge_kohya_lora(bundle.unet, bundle.text_encoders[0], load_file(str(LORA)), 1.0)
-    washed = images(runtime, prompt)
-    assert np.mean([p.mean() for p in washed]) > np.mean([p.mean() for p in plain]) + 15
+    washed = images(runtime, f"{prompt} <lora:demo-pastel:1>")
+    half = images(runtime, f"{prompt} <lora:demo-pastel:0.5>")
+    brightness = [np.mean([p.mean() for p in pictures]) for pictures in (plain, half, washed)]
+    assert brightness[0] + 5 < brightness[1] < brightness[2] - 5
     assert saturation(shape_rgb(washed)) < saturation(shape_rgb(plain))
+    result = runtime.txt2img(
+        GenerationJob(
+            prompt=f"{prompt} <lora:demo-pastel:1>", width=64, height=64, steps=1, do_not_save_samples=True
+        )
+    )
+    assert "Lora hashes" in result.infotexts[0]
+
+
+def test_the_merged_lora_file_matches_what_the_extension_applies(tmp_path):
+    """kohya maths by hand (W += alpha / rank * up @ down) gives the extension's image."""
+    bundle = load_checkpoint(CHECKPOINT)
+    runtime = lora_runtime(tmp_path, bundle)
+    prompt = "a red square on a blue background"
+    through_extension = images(runtime, f"{prompt} <lora:demo-pastel:1>", count=1)[0]
+    merge_kohya_lora(bundle.unet, bundle.text_encoders[0], load_file(str(LORA)), 1.0)
+    merged = images(runtime, prompt, count=1)[0]
+    assert np.abs(through_extension.astype(int) - merged.astype(int)).mean() < 2
 
 
 def test_img2img_at_low_strength_keeps_the_layout(runtime):
