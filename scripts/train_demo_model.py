@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)", flush=True)
 
     teal = functools.cache(
-        lambda: stages.Dataset.render(args.images // 4, args.seed + 1, stages.demo_data.TEAL, emphasis=None)
+        lambda: stages.Dataset.render(args.images // 4, args.seed + 1, stages.demo_data.TEAL, emphasis=False)
     )
     vector = stages.train_embedding(
         model, batches(teal), args.work_dir, args.ti_steps, args.seed, lr=args.ti_lr
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {embedding}", flush=True)
 
     washed = functools.cache(
-        lambda: stages.pastel(stages.Dataset.render(args.images // 4, args.seed + 2, emphasis=None))
+        lambda: stages.pastel(stages.Dataset.render(args.images // 4, args.seed + 2, emphasis=False))
     )
     state = stages.train_lora(model, batches(washed), args.work_dir, args.lora_steps, args.seed)
     lora.parent.mkdir(parents=True, exist_ok=True)

@@ -82,6 +82,10 @@ def mean_foreground(runtime: Runtime, prompt: str, seeds: range, steps: int = 20
     )
 
 
+# Colours the demoteal embedding is compared with.
+TARGETS = {"teal": demo_data.TEAL, "green": demo_data.COLOURS["green"], "blue": demo_data.COLOURS["blue"]}
+
+
 def syntax_effects(runtime: Runtime, seeds: range, steps: int) -> None:
     """Mean shape colour for emphasis, prompt editing and alternation, against the plain colours."""
     base = "a {} square on a white background"
@@ -102,9 +106,6 @@ def syntax_effects(runtime: Runtime, seeds: range, steps: int) -> None:
         if word == "demoteal":
             far = {name: round(float(np.linalg.norm(rgb - np.asarray(c))), 1) for name, c in TARGETS.items()}
             print(f"  distance to {far}", flush=True)
-
-
-TARGETS = {"teal": demo_data.TEAL, "green": demo_data.COLOURS["green"], "blue": demo_data.COLOURS["blue"]}
 
 
 def lora_effect(path: Path, lora: Path, seeds: range, steps: int, data_dir: Path) -> None:

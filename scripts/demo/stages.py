@@ -43,12 +43,12 @@ class Dataset:
         count: int,
         seed: int,
         colour: tuple[int, int, int] | None = None,
-        emphasis: tuple[float, float] | None = EMPHASIS_SHARE,
+        emphasis: bool = True,
     ) -> Dataset:
         rng = np.random.default_rng(seed)
         scenes = [demo_data.random_scene(rng) for _ in range(count)]
         if emphasis:
-            scenes = [with_emphasis(s, rng, emphasis) for s in scenes]
+            scenes = [with_emphasis(s, rng) for s in scenes]
         images = np.stack([demo_data.render(s, rng, colour) for s in scenes])
         return cls(images, scenes)
 
@@ -58,14 +58,15 @@ class Dataset:
         return batch / 127.5 - 1
 
 
-def with_emphasis(
-    scene: demo_data.Scene, rng: np.random.Generator, shares: tuple[float, float] = EMPHASIS_SHARE
-) -> demo_data.Scene:
+def with_emphasis(scene: demo_data.Scene, rng: np.random.Generator) -> demo_data.Scene:
     """Now and then an emphasis weight on a colour word, drawn into the image as that colour's saturation."""
     draws = rng.random(4)
     weights = [
         EMPHASIS_WEIGHTS[int(pick * len(EMPHASIS_WEIGHTS))] if chance < share else 1.0
-        for chance, pick, share in ((draws[0], draws[1], shares[0]), (draws[2], draws[3], shares[1]))
+        for chance, pick, share in (
+            (draws[0], draws[1], EMPHASIS_SHARE[0]),
+            (draws[2], draws[3], EMPHASIS_SHARE[1]),
+        )
     ]
     return dataclasses.replace(scene, colour_weight=weights[0], background_weight=weights[1])
 
@@ -320,24 +321,11 @@ class UNetAndText(torch.nn.Module):
 
 
 def train_diffusion(
-    batch_source: Callable[[], DiffusionBatches],
-    work_dir: Path,
-    steps: int,
-    seed: int,
-    init: UNetAndText | None = None,
-    lr: float = 1e-3,
-    stage: str = "diffusion",
-    stream: int = 0,
+    batch_source: Callable[[], DiffusionBatches], work_dir: Path, steps: int, seed: int, lr: float = 2e-3
 ) -> UNetAndText:
-    """Epsilon prediction on the SD noise schedule, one warm-up + cosine cycle; returns the EMA weights.
-
-    ``init`` continues from earlier weights as a further cycle with a fresh optimiser and EMA; ``stream``
-    offsets the seed so such a cycle draws different batches and noise.
-    """
-    ckpt = Checkpointer(work_dir, stage)
+    """Epsilon prediction on the SD noise schedule, one warm-up + cosine cycle; returns the EMA weights."""
+    ckpt = Checkpointer(work_dir, "diffusion")
     model = UNetAndText(*networks.build_unet_and_text(seed))
-    if init is not None:
-        model.load_state_dict(init.state_dict())
     if (done := ckpt.finished()) is not None:
         model.load_state_dict(done["ema"])
         return model.eval()
@@ -345,7 +333,7 @@ def train_diffusion(
     opt = torch.optim.AdamW(networks.trainable(model), lr=lr, weight_decay=0.0)
     start = load_partial(ckpt, model, opt, ema)
     if start < steps:
-        fit(model, ema, opt, batch_source(), ckpt, range(start, steps), seed + stream, lr)
+        fit(model, ema, opt, batch_source(), ckpt, range(start, steps), seed, lr)
     ckpt.save({"ema": ema.state_dict()}, final=True)
     return ema.eval()
 

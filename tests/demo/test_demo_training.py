@@ -60,7 +60,7 @@ def test_training_data_carries_emphasis_now_and_then():
     shares = np.mean([(s.colour_weight != 1, s.background_weight != 1) for s in data.scenes], axis=0)
     assert 0.2 < shares[0] < 0.4 and 0.08 < shares[1] < 0.22
     assert {s.colour_weight for s in data.scenes} <= {1.0, *stages.EMPHASIS_WEIGHTS}
-    plain = stages.Dataset.render(50, seed=3, emphasis=None)
+    plain = stages.Dataset.render(50, seed=3, emphasis=False)
     assert all(s.colour_weight == s.background_weight == 1.0 for s in plain.scenes)
 
 
