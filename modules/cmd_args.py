@@ -38,8 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     folders.add_argument("--ckpt-dir", type=Path, default=None, help="checkpoints folder")
     folders.add_argument("--ckpt", type=Path, default=None, help="checkpoint to load at start")
-    folders.add_argument("--no-bundled-models", action="store_true",
-                         help="do not list the demo model that ships with the project (assets/models)")
+    folders.add_argument(
+        "--no-bundled-models",
+        action="store_true",
+        help="do not list the demo model that ships with the project (assets/models)",
+    )
     folders.add_argument("--vae-dir", type=Path, default=None, help="VAE folder")
     folders.add_argument("--lora-dir", type=Path, default=None, help="LoRA folder")
     folders.add_argument(

@@ -210,8 +210,14 @@ def _builtin_options() -> list[OptionInfo]:
             "live-previews",
             "checkbox",
         ),
-        o("extra_networks_default_multiplier", 1.0, "Default multiplier for extra networks", "extra_networks",
-          "slider", {"minimum": 0.0, "maximum": 2.0, "step": 0.01}),
+        o(
+            "extra_networks_default_multiplier",
+            1.0,
+            "Default multiplier for extra networks",
+            "extra_networks",
+            "slider",
+            {"minimum": 0.0, "maximum": 2.0, "step": 0.01},
+        ),
         o("return_grid", True, "Show grid in gallery", "ui", "checkbox"),
         o("ui_theme", "dark", "Theme", "ui", "radio", {"choices": ["dark", "light"]}, restart_required=True),
     ]

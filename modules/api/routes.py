@@ -134,16 +134,12 @@ class SdApi:
     def extra_single_image(self, request: m.ExtrasSingleImageRequest) -> m.ExtrasSingleImageResponse:
         image = codec.decode_image(request.image, "image")
         outputs, text = self._upscale([image], request)
-        return m.ExtrasSingleImageResponse(
-            image=self._encode_extras(outputs)[0], html_info=html_info(text)
-        )
+        return m.ExtrasSingleImageResponse(image=self._encode_extras(outputs)[0], html_info=html_info(text))
 
     def extra_batch_images(self, request: m.ExtrasBatchImagesRequest) -> m.ExtrasBatchImagesResponse:
         images = [codec.decode_image(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
         outputs, text = self._upscale(images, request)
-        return m.ExtrasBatchImagesResponse(
-            images=self._encode_extras(outputs), html_info=html_info(text)
-        )
+        return m.ExtrasBatchImagesResponse(images=self._encode_extras(outputs), html_info=html_info(text))
 
     def _upscale(self, images: list[Any], request: m.ExtrasRequest) -> tuple[list[Any], str]:
         settings = postprocess.UpscaleSettings(
