@@ -14,9 +14,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from packaging import version
+
+from modules.fields import Field
+from modules.options import OptionInfo, builtin_definitions
+from modules.processing.job import JOB_FIELDS
 
 # A1111's pattern for one "Key: value" pair; a key is a word character then words, spaces, '-' or '/'.
 RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -403,33 +407,6 @@ def _is_float(text: str) -> bool:
     return True
 
 
-def _to_int(value: object) -> int:
-    text = str(value).strip()
-    try:
-        return int(text)  # exact for 64-bit seeds, which a float would round
-    except ValueError:
-        return int(float(text))  # "20.0" from tools that write every number as a float
-
-
-def _to_float(value: object) -> float:
-    return float(str(value).strip())
-
-
-def _to_bool(value: object) -> bool:
-    return str(value).strip().lower() in ("true", "1", "yes")
-
-
-def _unless_same(value: object) -> str | None:
-    # "Use same sampler/checkpoint/scheduler" are UI choices meaning "not set" in an API payload.
-    text = str(value)
-    return None if text.startswith("Use same ") else text
-
-
-def _sampler_unless_same(value: object) -> str | None:
-    text = _unless_same(value)
-    return None if text is None else canonical_sampler_name(text)
-
-
 def canonical_sampler_name(name: str) -> str:
     """Map an alias ("k_euler_a") or differently cased name to A1111's sampler name; keep unknowns."""
     lowered = name.strip().lower()
@@ -439,89 +416,49 @@ def canonical_sampler_name(name: str) -> str:
     return name.strip()
 
 
-# Parsed key -> (setting name as in A1111's /sdapi/v1/txt2img payload, converter).
-_SETTINGS: dict[str, tuple[str, Callable[[object], object]]] = {
-    "Prompt": ("prompt", str),
-    "Negative prompt": ("negative_prompt", str),
-    "Steps": ("steps", _to_int),
-    "Sampler": ("sampler_name", lambda v: canonical_sampler_name(str(v))),
-    "Schedule type": ("scheduler", str),
-    "CFG scale": ("cfg_scale", _to_float),
-    "Image CFG scale": ("image_cfg_scale", _to_float),
-    "Seed": ("seed", _to_int),
-    "Size-1": ("width", _to_int),
-    "Size-2": ("height", _to_int),
-    "Variation seed": ("subseed", _to_int),
-    "Variation seed strength": ("subseed_strength", _to_float),
-    "Seed resize from-1": ("seed_resize_from_w", _to_int),
-    "Seed resize from-2": ("seed_resize_from_h", _to_int),
-    "Denoising strength": ("denoising_strength", _to_float),
-    "Tiling": ("tiling", _to_bool),
-    "Hires upscale": ("hr_scale", _to_float),
-    "Hires resize-1": ("hr_resize_x", _to_int),
-    "Hires resize-2": ("hr_resize_y", _to_int),
-    "Hires steps": ("hr_second_pass_steps", _to_int),
-    "Hires upscaler": ("hr_upscaler", str),
-    "Hires checkpoint": ("hr_checkpoint_name", _unless_same),
-    "Hires sampler": ("hr_sampler_name", _sampler_unless_same),
-    "Hires schedule type": ("hr_scheduler", _unless_same),
-    "Hires CFG Scale": ("hr_cfg", _to_float),
-    "Hires prompt": ("hr_prompt", str),
-    "Hires negative prompt": ("hr_negative_prompt", str),
-    "Mask blur": ("mask_blur", _to_int),
-    "Masked area padding": ("inpaint_full_res_padding", _to_int),
-}
-# Parsed key -> (A1111 option name for "override_settings", converter).
-_OVERRIDES: dict[str, tuple[str, Callable[[object], object]]] = {
-    "Clip skip": ("CLIP_stop_at_last_layers", _to_int),
-    "ENSD": ("eta_noise_seed_delta", _to_int),
-    "Model hash": ("sd_model_checkpoint", str),
-    "VAE": ("sd_vae", str),
-    "RNG": ("randn_source", str),
-    "Emphasis": ("emphasis", str),
-    "Token merging ratio": ("token_merging_ratio", _to_float),
-    "Schedule max sigma": ("sigma_max", _to_float),
-    "Schedule min sigma": ("sigma_min", _to_float),
-    "Schedule rho": ("rho", _to_float),
-}
-
-
-def _convert(
-    d: Mapping[str, object], table: Mapping[str, tuple[str, Callable[[object], object]]]
+def infotext_to_settings(
+    d: Mapping[str, object], settings: Mapping[str, OptionInfo] | None = None
 ) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, (name, convert) in table.items():
-        if key not in d:
-            continue
-        try:
-            value = convert(d[key])
-        except (TypeError, ValueError):
-            # A malformed value (e.g. "Steps: many") is left out rather than failing the whole paste.
-            continue
-        if value is not None:
-            out[name] = value
-    return out
+    """Turn a :func:`parse_infotext` dict into typed values named as in A1111's txt2img API payload.
 
-
-def infotext_to_settings(d: Mapping[str, object]) -> dict[str, object]:
-    """Turn a :func:`parse_infotext` dict into typed settings named as in A1111's txt2img API payload.
-
-    Only keys present in ``d`` appear. ``enable_hr`` is set when a hires pass is described;
-    ``restore_faces`` when face restoration is named; option-like keys (Clip skip, ENSD, model, VAE,
-    RNG, ...) go to an "override_settings" dict named as A1111's options. A model given only by name
-    (no hash) also sets "sd_model_checkpoint". Unknown keys are not included: read them from ``d``.
+    Derived from the declarations: every job field with a parameters-text key (``GenerationJob``) is
+    read into its field, every setting with one (``settings``: the app's definitions, extensions'
+    included; the built-in ones by default) into "override_settings". Only keys present in ``d``
+    appear; a value its field refuses ("Steps: many") is left out rather than failing the paste.
+    ``enable_hr`` is set when a hires pass is described; ``restore_faces`` when face restoration is
+    named. Unknown keys are not included: read them from ``d``.
     """
-    settings = _convert(d, _SETTINGS)
-    overrides = _convert(d, _OVERRIDES)
+    values = _read_fields({spec.infotext: spec for spec in JOB_FIELDS.values() if spec.infotext}, d)
+    if isinstance(values.get("sampler_name"), str):
+        values["sampler_name"] = canonical_sampler_name(str(values["sampler_name"]))
+    if isinstance(values.get("hr_sampler_name"), str):
+        values["hr_sampler_name"] = canonical_sampler_name(str(values["hr_sampler_name"]))
+    definitions = settings if settings is not None else builtin_definitions()
+    overrides = _read_fields({i.infotext: i.spec for i in definitions.values() if i.infotext}, d)
     # A1111 finds the checkpoint by "Model hash"; texts without a hash still name the model.
     if "sd_model_checkpoint" not in overrides and isinstance(d.get("Model"), str):
         overrides["sd_model_checkpoint"] = d["Model"]
     if overrides:
-        settings["override_settings"] = overrides
+        values["override_settings"] = overrides
     hires = any(k in d for k in ("Hires upscale", "Hires upscaler", "Hires steps")) or bool(
-        settings.get("hr_resize_x") or settings.get("hr_resize_y")
+        values.get("hr_resize_x") or values.get("hr_resize_y")
     )
-    settings["enable_hr"] = hires
+    values["enable_hr"] = hires
     if "Face restoration" in d:
-        settings["restore_faces"] = True
-    return settings
+        values["restore_faces"] = True
+    return values
+
+
+def _read_fields(by_key: Mapping[str, Field], d: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, spec in by_key.items():
+        if key not in d:
+            continue
+        raw = d[key]
+        try:
+            value = spec.check(raw.strip() if isinstance(raw, str) else raw)
+        except ValueError:
+            continue  # a malformed value (e.g. "Steps: many") is left out rather than failing the paste
+        if value is not None:
+            out[spec.name] = value
+    return out

@@ -6,19 +6,31 @@ override_settings) when it starts, so changing a setting mid-request cannot chan
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from modules.fields import Field, FieldError, Resolvers
+
 
 @dataclass(frozen=True)
 class OptionInfo:
+    """The declaration of one setting, in A1111's shape: key, default, label, section, control.
+
+    Its type is its default's; a slider's ``minimum``/``maximum`` and a radio's or dropdown's ``choices``
+    (in ``component_args``) are also the values it accepts, on every path that sets it (Settings tab,
+    ``POST /options``, ``override_settings``, config.json, a parameters text read back). ``infotext`` is
+    the parameters-text key A1111 gives the setting; ``lookup`` names a list only the app knows
+    (checkpoints, VAEs); ``validator`` adds a rule of its own (raising ValueError).
+    """
+
     key: str
     default: Any
     label: str
@@ -26,6 +38,35 @@ class OptionInfo:
     component: str = "textbox"  # textbox, number, slider, checkbox, dropdown, radio
     component_args: Mapping[str, Any] = field(default_factory=dict)
     restart_required: bool = False
+    infotext: str | None = None
+    lookup: str | None = None
+    minimum: float | None = None  # for a number box, which has no slider range to say it
+    maximum: float | None = None
+    validator: Callable[[Any], None] | None = None
+
+    @property
+    def spec(self) -> Field:
+        """The setting as a typed ``Field`` (what checks its values)."""
+        args = self.component_args
+        choices = args.get("choices") if self.component in ("radio", "dropdown") else None
+        return Field(
+            kind=type(self.default) if self.default is not None else str,
+            default=self.default,
+            name=self.key,
+            minimum=args.get("minimum", self.minimum),
+            maximum=args.get("maximum", self.maximum),
+            choices=tuple(choices) if choices is not None and self.lookup is None else None,
+            lookup=self.lookup,
+            label=self.label,
+            control=self.component,
+            infotext=self.infotext,
+            section=self.section,
+            restart_required=self.restart_required,
+            validator=self.validator,
+        )
+
+    def check(self, value: Any, resolvers: Resolvers | None = None) -> Any:
+        return self.spec.check(value, resolvers)
 
 
 SECTIONS = {
@@ -66,7 +107,16 @@ def _builtin_options() -> list[OptionInfo]:
         o("directories_filename_pattern", "[date]", "Directory name pattern", "saving-paths"),
         o("outdir_txt2img_samples", "", "Output directory for txt2img images", "saving-paths"),
         o("outdir_img2img_samples", "", "Output directory for img2img images", "saving-paths"),
-        o("sd_model_checkpoint", "", "Stable Diffusion checkpoint", "sd", "dropdown"),
+        # A1111 records the checkpoint by its hash ("Model hash"); a text naming only "Model" is read too.
+        o(
+            "sd_model_checkpoint",
+            "",
+            "Stable Diffusion checkpoint",
+            "sd",
+            "dropdown",
+            infotext="Model hash",
+            lookup="checkpoint",
+        ),
         o(
             "sd_checkpoints_limit",
             1,
@@ -75,7 +125,7 @@ def _builtin_options() -> list[OptionInfo]:
             "slider",
             {"minimum": 1, "maximum": 10, "step": 1},
         ),
-        o("sd_vae", "Automatic", "SD VAE", "sd", "dropdown"),
+        o("sd_vae", "Automatic", "SD VAE", "sd", "dropdown", infotext="VAE", lookup="vae"),
         o(
             "CLIP_stop_at_last_layers",
             1,
@@ -83,6 +133,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sd",
             "slider",
             {"minimum": 1, "maximum": 12, "step": 1},
+            infotext="Clip skip",
         ),
         o(
             "emphasis",
@@ -91,6 +142,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sd",
             "radio",
             {"choices": ["Original", "No norm", "Ignore"]},
+            infotext="Emphasis",
         ),
         o(
             "comma_padding_backtrack",
@@ -107,6 +159,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sd",
             "radio",
             {"choices": ["GPU", "CPU", "NV"]},
+            infotext="RNG",
         ),
         o(
             "img2img_fix_steps",
@@ -122,6 +175,7 @@ def _builtin_options() -> list[OptionInfo]:
             "img2img",
             "slider",
             {"minimum": 0.0, "maximum": 1.5, "step": 0.001},
+            infotext="Noise multiplier",
         ),
         o(
             "inpainting_mask_weight",
@@ -130,6 +184,7 @@ def _builtin_options() -> list[OptionInfo]:
             "img2img",
             "slider",
             {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
+            infotext="Conditional mask weight",
         ),
         o(
             "mask_round",
@@ -145,7 +200,17 @@ def _builtin_options() -> list[OptionInfo]:
             "img2img",
             "checkbox",
         ),
-        o("eta_noise_seed_delta", 0, "Eta noise seed delta", "sampler-params", "number", {"precision": 0}),
+        o(
+            "eta_noise_seed_delta",
+            0,
+            "Eta noise seed delta",
+            "sampler-params",
+            "number",
+            {"precision": 0},
+            infotext="ENSD",
+            minimum=-(2**31),
+            maximum=2**31 - 1,
+        ),
         o(
             "eta_ancestral",
             1.0,
@@ -153,6 +218,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
+            infotext="Eta",
         ),
         o(
             "eta_ddim",
@@ -161,6 +227,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
+            infotext="Eta DDIM",
         ),
         o(
             "s_churn",
@@ -169,6 +236,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 100.0, "step": 0.01},
+            infotext="Sigma churn",
         ),
         o(
             "s_tmin",
@@ -177,6 +245,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 10.0, "step": 0.01},
+            infotext="Sigma tmin",
         ),
         o(
             "s_tmax",
@@ -185,6 +254,7 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 999.0, "step": 0.01},
+            infotext="Sigma tmax",
         ),
         o(
             "s_noise",
@@ -193,8 +263,16 @@ def _builtin_options() -> list[OptionInfo]:
             "sampler-params",
             "slider",
             {"minimum": 0.0, "maximum": 1.1, "step": 0.001},
+            infotext="Sigma noise",
         ),
-        o("use_old_scheduling", False, "Use old prompt editing timelines", "sampler-params", "checkbox"),
+        o(
+            "use_old_scheduling",
+            False,
+            "Use old prompt editing timelines",
+            "sampler-params",
+            "checkbox",
+            infotext="Old prompt editing timelines",
+        ),
         o(
             "show_progress_every_n_steps",
             1,
@@ -223,18 +301,33 @@ def _builtin_options() -> list[OptionInfo]:
     ]
 
 
+@functools.cache
+def builtin_definitions() -> Mapping[str, OptionInfo]:
+    """The built-in settings by key (what a runtime starts with, before extensions add theirs)."""
+    return MappingProxyType({info.key: info for info in _builtin_options()})
+
+
 class Options:
-    """The live settings of one running app, persisted to ``config.json`` in the data dir."""
+    """The live settings of one running app, persisted to ``config.json`` in the data dir.
+
+    Every value is checked against its declaration before it is stored or used: a bad value is refused
+    with a ValueError naming the setting (``FieldError``), and one found in config.json at start-up (or
+    when an extension declares its setting later) is reset to the default with a warning, so a
+    hand-edited file can never stop the app or break a generation.
+    """
 
     def __init__(self, path: Path | None, definitions: list[OptionInfo] | None = None) -> None:
         self.path = path
         self._lock = threading.RLock()
         self.definitions: dict[str, OptionInfo] = {}
-        for info in definitions if definitions is not None else _builtin_options():
-            self.add(info)
+        # Checkers for settings whose choices only the running app knows ("checkpoint", "vae"), set by
+        # the runtime; without one such a value is only checked to be text.
+        self.resolvers: dict[str, Callable[[Any], Any]] = {}
         self._values: dict[str, Any] = {}
         if path is not None and path.exists():
             self._values = self._read(path)
+        for info in definitions if definitions is not None else _builtin_options():
+            self.add(info)
 
     @staticmethod
     def _read(path: Path) -> dict[str, Any]:
@@ -247,9 +340,15 @@ class Options:
         return data if isinstance(data, dict) else {}
 
     def add(self, info: OptionInfo) -> None:
-        """Register a setting (extensions add theirs the same way)."""
+        """Register a setting (extensions add theirs the same way); a stored value it refuses is reset."""
         with self._lock:
             self.definitions[info.key] = info
+            if info.key in self._values:
+                try:
+                    self._values[info.key] = info.check(self._values[info.key])
+                except FieldError as error:
+                    print(f"Warning: setting {error}; using the default {info.default!r} instead.")
+                    del self._values[info.key]
 
     def get(self, key: str) -> Any:
         with self._lock:
@@ -265,20 +364,34 @@ class Options:
     def set(self, key: str, value: Any) -> None:
         self.update({key: value})
 
+    def checked(self, values: Mapping[str, Any], known_only: bool = False) -> dict[str, Any]:
+        """``values`` converted and checked against their settings, storing nothing; a FieldError names
+        the first bad one. Unknown keys pass unchanged (an extension may declare them later) unless
+        ``known_only``."""
+        result = {}
+        for key, value in values.items():
+            info = self.definitions.get(key)
+            if info is None:
+                if known_only:
+                    raise FieldError(key, "unknown setting")
+                result[key] = value
+            else:
+                result[key] = info.check(value, self.resolvers)
+        return result
+
     def update(self, values: Mapping[str, Any]) -> None:
-        """Set several settings at once and save; unknown keys are kept (an extension may define them later)."""
+        """Set several settings at once and save: all are checked first, so a bad one changes nothing."""
         with self._lock:
-            for key, value in values.items():
-                self._values[key] = _coerce(self.definitions.get(key), value)
+            self._values.update(self.checked(values))
             self.save()
 
     def snapshot(self, overrides: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
-        """An immutable view of every setting now, with per-request overrides applied."""
+        """An immutable view of every setting now, with per-request overrides (checked) applied."""
+        checked = self.checked(overrides or {})
         with self._lock:
             values = {key: info.default for key, info in self.definitions.items()}
             values.update(self._values)
-        for key, value in (overrides or {}).items():
-            values[key] = _coerce(self.definitions.get(key), value)
+        values.update(checked)
         return MappingProxyType(values)
 
     def save(self) -> None:
@@ -288,24 +401,5 @@ class Options:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".config-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self._values, f, indent=4, ensure_ascii=False)
+                json.dump(self._values, f, indent=4, ensure_ascii=False, allow_nan=False)
             os.replace(tmp, self.path)
-
-
-def _coerce(info: OptionInfo | None, value: Any) -> Any:
-    """Convert a value to the type of the setting's default, so "7" from a form becomes 7."""
-    if info is None or value is None:
-        return value
-    default = info.default
-    try:
-        if isinstance(default, bool):
-            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(float(value))
-        if isinstance(default, float):
-            return float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"setting {info.key!r}: {value!r} is not a valid {type(default).__name__}"
-        ) from error
-    return value

@@ -58,6 +58,7 @@ class Runtime:
                 device=self.device, dtype=self.dtype, offload=offload, vae=self.options.get("sd_vae")
             ),
         )
+        self.options.resolvers = self.resolvers()
         self.styles = StyleDatabase(self.paths.styles_file)
         # Bundled first: a later file of the same name wins, so the user's own files override ours.
         self.embeddings = EmbeddingDatabase([paths.BUNDLED_EMBEDDINGS, self.paths.embeddings_dir])
@@ -65,6 +66,47 @@ class Runtime:
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
         self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
+
+    def resolvers(self) -> dict[str, Callable[[Any], Any]]:
+        """Checkers for the declared fields whose choices only the running app knows (``Field.lookup``):
+        each returns the value or raises KeyError/ValueError saying it is unknown. None loads a model."""
+        from modules.models.vae import AUTOMATIC, NONE
+        from modules.processing import hires
+
+        registry = self.sampling_registry
+
+        def sampler(name: str) -> str:
+            registry.resolve_sampler(name, None)
+            return name
+
+        def scheduler(name: str) -> str:
+            registry.schedule_type(name)
+            return name
+
+        def checkpoint(name: str) -> str:
+            if name:
+                self.models.find(name)
+            return name
+
+        def vae(name: str) -> str:
+            files = self.models.vaes()
+            if name in (AUTOMATIC, NONE) or any(name in (v.name, v.path.stem, str(v.path)) for v in files):
+                return name
+            known = ", ".join([AUTOMATIC, NONE, *(v.name for v in files)])
+            raise KeyError(f"VAE {name!r} not found; available: {known}")
+
+        def hires_upscaler(name: str) -> str:
+            if name not in hires.upscaler_names():
+                raise KeyError(f"upscaler {name!r} not found; available: {', '.join(hires.upscaler_names())}")
+            return name
+
+        return {
+            "sampler": sampler,
+            "scheduler": scheduler,
+            "checkpoint": checkpoint,
+            "vae": vae,
+            "hires_upscaler": hires_upscaler,
+        }
 
     def model(self, settings: Mapping[str, Any] | None = None) -> ModelBundle:
         """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed.

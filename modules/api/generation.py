@@ -21,48 +21,11 @@ from modules.api.models import (
     StableDiffusionProcessingImg2Img,
     StableDiffusionProcessingTxt2Img,
 )
+from modules.fields import FieldError
 from modules.infotext import infotext_to_settings, parse_infotext
-from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.job import JOB_FIELDS, GenerationJob, GenerationResult
 from modules.sampling.registry import AUTOMATIC
 
-# Fields that GenerationJob takes unchanged from both request kinds.
-_COMMON_FIELDS = (
-    "prompt",
-    "negative_prompt",
-    "seed",
-    "subseed",
-    "subseed_strength",
-    "batch_size",
-    "n_iter",
-    "steps",
-    "cfg_scale",
-    "width",
-    "height",
-    "eta",
-    "s_churn",
-    "s_tmin",
-    "s_tmax",
-    "s_noise",
-)
-_TXT2IMG_FIELDS = (
-    "enable_hr",
-    "hr_scale",
-    "hr_second_pass_steps",
-    "hr_resize_x",
-    "hr_resize_y",
-    "hr_prompt",
-    "hr_negative_prompt",
-    "denoising_strength",
-)
-_IMG2IMG_FIELDS = (
-    "resize_mode",
-    "denoising_strength",
-    "inpainting_fill",
-    "inpaint_full_res",
-    "inpaint_full_res_padding",
-    "inpainting_mask_invert",
-    "initial_noise_multiplier",
-)
 # Settings A1111 never lets the API change (its restrict_api options): where files are written.
 _RESTRICTED_SETTING_PREFIX = "outdir_"
 
@@ -143,50 +106,38 @@ def resolve_sampler(
 
 
 def checked_overrides(runtime: Any, overrides: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
-    """override_settings / POST /options values: known keys only, checkpoints and VAEs that exist.
+    """override_settings / POST /options values, each checked against its setting's declaration.
 
-    A1111 fails with a KeyError (HTTP 500) on a setting it does not know; we answer 422 naming it.
-    Output folders are silently skipped, as A1111's restrict_api does, so a client cannot pick where
-    the server writes files.
+    A1111 fails with a KeyError (HTTP 500) on a setting it does not know; we answer 422 naming it, and
+    404 for a checkpoint or VAE that does not exist. Output folders are silently skipped, as A1111's
+    restrict_api does, so a client cannot pick where the server writes files.
     """
-    result: dict[str, Any] = {}
-    for key, value in (overrides or {}).items():
-        if key.startswith(_RESTRICTED_SETTING_PREFIX):
-            continue
-        if key not in runtime.options.definitions:
-            raise invalid(field, f"unknown setting {key!r}")
-        if key == "sd_model_checkpoint" and value and not _checkpoint_exists(runtime, str(value)):
-            raise not_found(field, f"checkpoint {value!r} not found")
-        if key == "sd_vae" and not _vae_exists(runtime, str(value)):
-            raise not_found(field, f"VAE {value!r} not found")
-        result[key] = value
+    wanted = {k: v for k, v in (overrides or {}).items() if not k.startswith(_RESTRICTED_SETTING_PREFIX)}
     try:
-        runtime.options.snapshot(result)  # converts every value to its setting's type, storing nothing
-    except ValueError as error:
-        raise invalid(field, str(error)) from error
-    return result
+        return runtime.options.checked(wanted, known_only=True)
+    except FieldError as error:
+        info = runtime.options.definitions.get(error.name)
+        status = 404 if info is not None and info.lookup in ("checkpoint", "vae") else 422
+        raise HTTPException(status_code=status, detail=f"{field}: {error}") from error
 
 
-def _vae_exists(runtime: Any, name: str) -> bool:
-    if name in ("Automatic", "None"):
-        return True
-    return any(name in (vae.name, vae.path.stem, str(vae.path)) for vae in runtime.models.vaes())
-
-
-def _common_job_fields(runtime: Any, request: GenerationRequest) -> dict[str, Any]:
+def _job_values(runtime: Any, request: GenerationRequest, mode: str) -> dict[str, Any]:
+    """The request's job fields for ``mode``, as the declarations name them; null means the job's default."""
     apply_infotext(runtime, request)
+    values: dict[str, Any] = {}
+    for name, spec in JOB_FIELDS.items():
+        if not spec.api or mode not in spec.modes:
+            continue
+        value = getattr(request, name)
+        values[name] = spec.default if value is None and not spec.nullable else value
     # sampler_index is the deprecated name; A1111 uses it when sampler_name is empty.
-    sampler, scheduler = resolve_sampler(
+    values["sampler_name"], values["scheduler"] = resolve_sampler(
         runtime,
         request.sampler_name or request.sampler_index,
         request.scheduler,
         ("sampler_name", "scheduler"),
     )
-    fields = {name: getattr(request, name) for name in _COMMON_FIELDS}
-    fields.update(
-        styles=list(request.styles or []),
-        sampler_name=sampler,
-        scheduler=scheduler,
+    values.update(
         # A1111's "not set" is -1 here; ours is 0.
         seed_resize_from_h=max(0, request.seed_resize_from_h),
         seed_resize_from_w=max(0, request.seed_resize_from_w),
@@ -196,7 +147,7 @@ def _common_job_fields(runtime: Any, request: GenerationRequest) -> dict[str, An
         do_not_save_grid=not request.save_images,
         **_script_fields(runtime, request),
     )
-    return fields
+    return values
 
 
 def _script_fields(runtime: Any, request: GenerationRequest) -> dict[str, Any]:
@@ -220,19 +171,16 @@ def _script_fields(runtime: Any, request: GenerationRequest) -> dict[str, Any]:
 
 
 def txt2img_job(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> GenerationJob:
-    fields = _common_job_fields(runtime, request)
-    fields.update({name: getattr(request, name) for name in _TXT2IMG_FIELDS})
-    fields.update(_hires_choices(runtime, request))
-    return _validated(GenerationJob(**fields))
+    values = _job_values(runtime, request, "txt2img")
+    values.update(_hires_choices(runtime, request))
+    return _validated(runtime, GenerationJob(**values))
 
 
 def _hires_choices(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> dict[str, Any]:
-    """Second-pass upscaler, sampler and schedule; "Use same ..." (the UI's choice) means not set."""
-    sampler, scheduler, checkpoint = (
-        None if value is None or value.startswith("Use same ") else value
-        for value in (request.hr_sampler_name, request.hr_scheduler, request.hr_checkpoint_name)
-    )
-    fields: dict[str, Any] = {"hr_upscaler": request.hr_upscaler} if request.hr_upscaler else {}
+    """Second-pass sampler and schedule, resolved as the first pass's; "Use same ..." means not set."""
+    sampler = JOB_FIELDS["hr_sampler_name"].check(request.hr_sampler_name)
+    scheduler = JOB_FIELDS["hr_scheduler"].check(request.hr_scheduler)
+    fields: dict[str, Any] = {"hr_sampler_name": None, "hr_scheduler": scheduler}
     if sampler:
         fields["hr_sampler_name"], fields["hr_scheduler"] = resolve_sampler(
             runtime, sampler, scheduler, ("hr_sampler_name", "hr_scheduler")
@@ -242,8 +190,6 @@ def _hires_choices(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> d
             fields["hr_scheduler"] = runtime.sampling_registry.schedule_type(scheduler).label
         except ValueError as error:
             raise not_found("hr_scheduler", str(error)) from error
-    if checkpoint and not _checkpoint_exists(runtime, checkpoint):
-        raise not_found("hr_checkpoint_name", f"checkpoint {checkpoint!r} not found")
     return fields
 
 
@@ -252,22 +198,23 @@ def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> Gene
         raise not_found("init_images", "Init image not found")  # A1111's answer to a missing list
     if not request.init_images:
         raise invalid("init_images", "at least one image is required")
-    fields = _common_job_fields(runtime, request)
-    fields.update({name: getattr(request, name) for name in _IMG2IMG_FIELDS})
-    fields["init_images"] = [
+    values = _job_values(runtime, request, "img2img")
+    values["init_images"] = [
         codec.decode_image(data, f"init_images[{index}]") for index, data in enumerate(request.init_images)
     ]
-    fields["mask"] = codec.decode_image(request.mask, "mask") if request.mask else None
+    values["mask"] = codec.decode_image(request.mask, "mask") if request.mask else None
     # A1111's mask_blur sets both blur directions; without it they default to 4 each.
-    fields["mask_blur"] = request.mask_blur if request.mask_blur is not None else request.mask_blur_x
-    return _validated(GenerationJob(**fields))
+    values["mask_blur"] = request.mask_blur if request.mask_blur is not None else request.mask_blur_x
+    return _validated(runtime, GenerationJob(**values))
 
 
-def _validated(job: GenerationJob) -> GenerationJob:
+def _validated(runtime: Any, job: GenerationJob) -> GenerationJob:
+    """Every field checked against its declaration (names resolved by the runtime): 422 naming it."""
     try:
-        job.validate()
-    except ValueError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from error
+        job.validate(runtime.resolvers())
+    except FieldError as error:
+        status = 404 if JOB_FIELDS[error.name].lookup in ("checkpoint",) else 422
+        raise HTTPException(status_code=status, detail=str(error)) from error
     return job
 
 

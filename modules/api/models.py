@@ -1,17 +1,23 @@
 """Request and response bodies of the /sdapi/v1 API, with AUTOMATIC1111 1.10's field names and defaults.
 
-Clients written for A1111 send these exact names and often every field (webuiapi does), so the models
-accept all of A1111's fields, including the ones this app ignores (restore_faces, tiling, refiner_*,
-script_*...); fields A1111 does not know are ignored as A1111's pydantic models ignore them. A1111
-generates its models from the processing classes, which makes every field nullable: ``null`` here
-means "not given" and the default applies.
+The txt2img/img2img request models are derived from ``GenerationJob``'s field declarations (type,
+range or choices, A1111's API default), plus the A1111 fields that are not job fields. Clients written
+for A1111 send these exact names and often every field (webuiapi does), so the models accept all of
+A1111's fields, including the ones this app ignores (restore_faces, tiling, refiner_*...); fields A1111
+does not know are ignored as A1111's pydantic models ignore them. A1111 generates its models from the
+processing classes, which makes every field nullable: ``null`` here means "not given" and the default
+applies.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from modules.fields import Field as JobField
+from modules.processing.job import BOTH, IMG2IMG, JOB_FIELDS, TXT2IMG
 
 
 class _Body(BaseModel):
@@ -27,90 +33,94 @@ class _Body(BaseModel):
         return data
 
 
-class GenerationRequest(_Body):
-    """Fields shared by txt2img and img2img (A1111's StableDiffusionProcessing)."""
+def _annotation(spec: JobField) -> Any:
+    """The JSON type A1111's schema gives a job field (coded choices are integers, as in A1111)."""
+    if spec.coded is not None:
+        base: Any = int
+    elif spec.kind is list:
+        base = list[str] if spec.lookup == "style" else list[Any]
+    elif spec.kind is dict:
+        base = dict[str, Any]
+    else:
+        base = spec.kind
+    return base | None if spec.nullable or spec.public_default is None else base
 
-    prompt: str = ""
-    negative_prompt: str = ""
-    styles: list[str] | None = None
-    # Seeds are 64-bit integers (-1: random); beyond that no generator can take them.
-    seed: int = Field(default=-1, ge=-(2**63), le=2**63 - 1)
-    subseed: int = Field(default=-1, ge=-(2**63), le=2**63 - 1)
-    subseed_strength: float = 0.0
-    seed_resize_from_h: int = -1
-    seed_resize_from_w: int = -1
-    sampler_name: str | None = None
-    scheduler: str | None = None
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 50
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
-    restore_faces: bool | None = None
-    tiling: bool | None = None
-    do_not_save_samples: bool = False
-    do_not_save_grid: bool = False
-    eta: float | None = None
-    s_min_uncond: float | None = None
-    s_churn: float | None = None
-    s_tmax: float | None = None
-    s_tmin: float | None = None
-    s_noise: float | None = None
-    override_settings: dict[str, Any] | None = None
-    override_settings_restore_afterwards: bool = True
-    refiner_checkpoint: str | None = None
-    refiner_switch_at: float | None = None
-    disable_extra_networks: bool = False
-    firstpass_image: str | None = None
-    comments: dict[str, Any] | None = None
+
+def _pydantic_field(spec: JobField) -> Any:
+    default = spec.public_default
+    if isinstance(default, enum.IntEnum):
+        default = int(default)
+    constraints: dict[str, Any] = {"description": f"{spec.label}: {spec.allowed()}" if spec.label else None}
+    if spec.minimum is not None:
+        constraints["ge"] = spec.minimum
+    if spec.maximum is not None:
+        constraints["le"] = spec.maximum
+    if spec.coded is not None and spec.choices is not None:
+        constraints.update(ge=0, le=len(spec.choices) - 1)
+    if spec.kind is float:
+        constraints["allow_inf_nan"] = False
+    if isinstance(default, list | dict):
+        return Field(default_factory=type(default), **constraints)
+    return Field(default=default, **constraints)
+
+
+def _job_fields(modes: frozenset[str]) -> dict[str, Any]:
+    """The request fields declared on ``GenerationJob`` for exactly these modes."""
+    return {
+        name: (_annotation(spec), _pydantic_field(spec))
+        for name, spec in JOB_FIELDS.items()
+        if spec.api and spec.modes == modes
+    }
+
+
+# Fields of A1111's request bodies that are not job fields: accepted (clients send them all), some read
+# by the API layer (sampler_index, save_images, send_images, infotext, mask_blur_x...), the rest ignored.
+_A1111_COMMON: dict[str, Any] = {
+    "restore_faces": (bool | None, None),
+    "tiling": (bool | None, None),
+    "s_min_uncond": (float | None, Field(default=None, allow_inf_nan=False)),
+    "override_settings_restore_afterwards": (bool, True),
+    "refiner_checkpoint": (str | None, None),
+    "refiner_switch_at": (float | None, Field(default=None, allow_inf_nan=False)),
+    "disable_extra_networks": (bool, False),
+    "firstpass_image": (str | None, None),
+    "comments": (dict[str, Any] | None, None),
     # Fields A1111's API adds on top of the processing class.
-    sampler_index: str = "Euler"  # deprecated; used when sampler_name is empty, hence Euler by default
-    script_name: str | None = None
-    script_args: list[Any] = Field(default_factory=list)
-    send_images: bool = True
-    save_images: bool = False
-    alwayson_scripts: dict[str, Any] = Field(default_factory=dict)
-    force_task_id: str | None = None
-    infotext: str | None = None
+    "sampler_index": (str, "Euler"),  # deprecated; used when sampler_name is empty, hence Euler by default
+    "send_images": (bool, True),
+    "save_images": (bool, False),
+    "force_task_id": (str | None, None),
+    "infotext": (str | None, None),
+}
+_A1111_TXT2IMG: dict[str, Any] = {
+    "firstphase_width": (int, 0),
+    "firstphase_height": (int, 0),
+}
+_A1111_IMG2IMG: dict[str, Any] = {
+    "init_images": (list[str] | None, None),
+    "image_cfg_scale": (float | None, Field(default=None, allow_inf_nan=False)),
+    "mask": (str | None, None),
+    "mask_blur_x": (int, Field(default=4, ge=0, le=JOB_FIELDS["mask_blur"].maximum)),
+    "mask_blur_y": (int, Field(default=4, ge=0, le=JOB_FIELDS["mask_blur"].maximum)),
+    "mask_round": (bool, True),
+    "latent_mask": (str | None, None),
+    "include_init_images": (bool, Field(default=False, exclude=True)),
+}
 
-
+GenerationRequest = create_model(
+    "GenerationRequest",
+    __base__=_Body,
+    __doc__="Fields shared by txt2img and img2img (A1111's StableDiffusionProcessing).",
+    **_job_fields(BOTH),
+    **_A1111_COMMON,
+)
 # Class names are A1111's OpenAPI schema names, which generated clients use.
-class StableDiffusionProcessingTxt2Img(GenerationRequest):
-    denoising_strength: float = 0.75
-    enable_hr: bool = False
-    firstphase_width: int = 0
-    firstphase_height: int = 0
-    hr_scale: float = 2.0
-    hr_upscaler: str | None = None
-    hr_second_pass_steps: int = 0
-    hr_resize_x: int = 0
-    hr_resize_y: int = 0
-    hr_checkpoint_name: str | None = None
-    hr_sampler_name: str | None = None
-    hr_scheduler: str | None = None
-    hr_prompt: str = ""
-    hr_negative_prompt: str = ""
-
-
-class StableDiffusionProcessingImg2Img(GenerationRequest):
-    init_images: list[str] | None = None
-    resize_mode: int = 0
-    denoising_strength: float = 0.75
-    image_cfg_scale: float | None = None
-    mask: str | None = None
-    mask_blur_x: int = 4
-    mask_blur_y: int = 4
-    mask_blur: int | None = None
-    mask_round: bool = True
-    # A1111's API defaults differ from its UI's: fill, "Only masked", no padding.
-    inpainting_fill: int = 0
-    inpaint_full_res: bool = True
-    inpaint_full_res_padding: int = 0
-    inpainting_mask_invert: int = 0
-    initial_noise_multiplier: float | None = None
-    latent_mask: str | None = None
-    include_init_images: bool = Field(default=False, exclude=True)
+StableDiffusionProcessingTxt2Img = create_model(
+    "StableDiffusionProcessingTxt2Img", __base__=GenerationRequest, **_job_fields(TXT2IMG), **_A1111_TXT2IMG
+)
+StableDiffusionProcessingImg2Img = create_model(
+    "StableDiffusionProcessingImg2Img", __base__=GenerationRequest, **_job_fields(IMG2IMG), **_A1111_IMG2IMG
+)
 
 
 class TextToImageResponse(BaseModel):

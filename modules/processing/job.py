@@ -6,69 +6,475 @@ Field names follow the /sdapi/v1 request fields, so the UI, the API and scripts 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from modules.fields import Resolvers, declare, fields_of
+
 MAX_SIDE = 4096
 MAX_BATCH = 64
+MAX_STEPS = 1000
+SEED_RANGE = {"minimum": -(2**63), "maximum": 2**64 - 1}  # what torch.manual_seed accepts
+
+BOTH = frozenset({"txt2img", "img2img"})
+TXT2IMG = frozenset({"txt2img"})
+IMG2IMG = frozenset({"img2img"})
+
+
+class ResizeMode(enum.IntEnum):
+    """How img2img fits its input to the job's size; the values are A1111's API codes."""
+
+    JUST_RESIZE = 0
+    CROP_AND_RESIZE = 1
+    RESIZE_AND_FILL = 2
+    LATENT_UPSCALE = 3  # resized as latents, after encoding at the input's own size
+
+
+class MaskedContent(enum.IntEnum):
+    """What the masked area starts from before inpainting; the values are A1111's API codes."""
+
+    FILL = 0
+    ORIGINAL = 1
+    LATENT_NOISE = 2
+    LATENT_NOTHING = 3
+
+
+class MaskMode(enum.IntEnum):
+    INPAINT_MASKED = 0
+    INPAINT_NOT_MASKED = 1
+
+
+RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
+MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
+MASK_MODES = ("Inpaint masked", "Inpaint not masked")
+INPAINT_AREAS = ("Whole picture", "Only masked")
+USE_SAME_SAMPLER = "Use same sampler"
+USE_SAME_SCHEDULER = "Use same scheduler"
+USE_SAME_CHECKPOINT = "Use same checkpoint"
+
+
+def _styles_are_names(value: list[Any]) -> None:
+    if not all(isinstance(name, str) for name in value):
+        raise ValueError("must be a list of style names")
+
+
+def _script_args_are_json(value: list[Any]) -> None:
+    # Script arguments arrive from JSON; anything else cannot be meant (and would reach extension code).
+    if not all(isinstance(arg, str | int | float | bool | list | dict) or arg is None for arg in value):
+        raise ValueError("must be a list of JSON values")
 
 
 @dataclass
 class GenerationJob:
-    prompt: str = ""
-    negative_prompt: str = ""
-    styles: list[str] = field(default_factory=list)
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0.0
-    seed_resize_from_h: int = 0
-    seed_resize_from_w: int = 0
-    sampler_name: str = "DPM++ 2M"
-    scheduler: str = "Automatic"
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 20
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
-    clip_skip: int | None = None  # None: the "Clip skip" setting
-    eta: float | None = None  # None: the sampler-parameters setting
-    s_churn: float | None = None
-    s_tmin: float | None = None
-    s_tmax: float | None = None
-    s_noise: float | None = None
-    override_settings: dict[str, Any] = field(default_factory=dict)
+    """One generation request. Each field is declared once, here: type, range or choices, default (and
+    A1111's API default where it differs), UI label and control, parameters-text key, section.
+
+    Fields set to None are "not set": the settings (or another field) decide.
+    """
+
+    prompt: str = declare("", label="Prompt", control="textbox", infotext="Prompt", section="prompt")
+    negative_prompt: str = declare(
+        "", label="Negative prompt", control="textbox", infotext="Negative prompt", section="prompt"
+    )
+    styles: list[str] = declare(
+        [], label="Styles", lookup="style", api_default=None, validator=_styles_are_names, section="prompt"
+    )
+    seed: int = declare(
+        -1, **SEED_RANGE, label="Seed", control="number", elem_id="seed", infotext="Seed", section="seed"
+    )
+    subseed: int = declare(
+        -1,
+        **SEED_RANGE,
+        label="Variation seed",
+        control="number",
+        elem_id="subseed",
+        infotext="Variation seed",
+        section="seed",
+    )
+    subseed_strength: float = declare(
+        0.0,
+        minimum=0,
+        maximum=1,
+        step=0.01,
+        label="Variation strength",
+        control="slider",
+        elem_id="subseed_strength",
+        infotext="Variation seed strength",
+        section="seed",
+    )
+    # 0 or less: no seed resize (A1111's API says -1).
+    seed_resize_from_h: int = declare(
+        0,
+        minimum=-1,
+        maximum=MAX_SIDE,
+        ui_minimum=0,
+        ui_maximum=2048,
+        step=8,
+        api_default=-1,
+        label="Resize seed from height",
+        control="slider",
+        elem_id="seed_resize_from_h",
+        infotext="Seed resize from-2",
+        section="seed",
+    )
+    seed_resize_from_w: int = declare(
+        0,
+        minimum=-1,
+        maximum=MAX_SIDE,
+        ui_minimum=0,
+        ui_maximum=2048,
+        step=8,
+        api_default=-1,
+        label="Resize seed from width",
+        control="slider",
+        elem_id="seed_resize_from_w",
+        infotext="Seed resize from-1",
+        section="seed",
+    )
+    sampler_name: str = declare(
+        "DPM++ 2M",
+        lookup="sampler",
+        api_default=None,
+        label="Sampling method",
+        control="dropdown",
+        elem_id="sampling",
+        infotext="Sampler",
+        section="sampling",
+    )
+    scheduler: str = declare(
+        "Automatic",
+        lookup="scheduler",
+        api_default=None,
+        label="Schedule type",
+        control="dropdown",
+        elem_id="scheduler",
+        infotext="Schedule type",
+        section="sampling",
+    )
+    batch_size: int = declare(
+        1,
+        minimum=1,
+        maximum=MAX_BATCH,
+        ui_maximum=8,
+        step=1,
+        label="Batch size",
+        control="slider",
+        elem_id="batch_size",
+        section="size",
+    )
+    n_iter: int = declare(
+        1,
+        minimum=1,
+        maximum=1000,
+        ui_maximum=100,
+        step=1,
+        label="Batch count",
+        control="slider",
+        elem_id="batch_count",
+        section="size",
+    )
+    steps: int = declare(
+        20,
+        minimum=1,
+        maximum=MAX_STEPS,
+        ui_maximum=150,
+        step=1,
+        api_default=50,
+        label="Sampling steps",
+        control="slider",
+        elem_id="steps",
+        infotext="Steps",
+        section="sampling",
+    )
+    cfg_scale: float = declare(
+        7.0,
+        minimum=-100,
+        maximum=100,
+        ui_minimum=1,
+        ui_maximum=30,
+        step=0.5,
+        label="CFG Scale",
+        control="slider",
+        elem_id="cfg_scale",
+        infotext="CFG scale",
+        section="sampling",
+    )
+    width: int = declare(
+        512,
+        minimum=8,
+        maximum=MAX_SIDE,
+        ui_minimum=64,
+        ui_maximum=2048,
+        step=8,
+        label="Width",
+        control="slider",
+        elem_id="width",
+        infotext="Size-1",
+        section="size",
+    )
+    height: int = declare(
+        512,
+        minimum=8,
+        maximum=MAX_SIDE,
+        ui_minimum=64,
+        ui_maximum=2048,
+        step=8,
+        label="Height",
+        control="slider",
+        elem_id="height",
+        infotext="Size-2",
+        section="size",
+    )
+    # The settings own these values' parameters-text keys (Clip skip, Eta, Sigma churn...): a text read
+    # back sets the setting, as in A1111.
+    clip_skip: int | None = declare(
+        None, kind=int, nullable=True, minimum=1, maximum=12, api=False, label="Clip skip", section="sampling"
+    )
+    eta: float | None = declare(None, kind=float, nullable=True, minimum=0, maximum=10, section="sampler")
+    s_churn: float | None = declare(
+        None, kind=float, nullable=True, minimum=0, maximum=100, section="sampler"
+    )
+    s_tmin: float | None = declare(
+        None, kind=float, nullable=True, minimum=0, maximum=1000, section="sampler"
+    )
+    s_tmax: float | None = declare(
+        None, kind=float, nullable=True, minimum=0, maximum=1000, section="sampler"
+    )
+    s_noise: float | None = declare(None, kind=float, nullable=True, minimum=0, maximum=10, section="sampler")
+    override_settings: dict[str, Any] = declare({}, api_default=None, section="settings")
     # hires fix (txt2img)
-    enable_hr: bool = False
-    hr_scale: float = 2.0
-    hr_upscaler: str = "Latent"
-    hr_second_pass_steps: int = 0
-    hr_resize_x: int = 0
-    hr_resize_y: int = 0
-    hr_sampler_name: str | None = None
-    hr_scheduler: str | None = None
-    hr_prompt: str = ""
-    hr_negative_prompt: str = ""
-    denoising_strength: float | None = None  # img2img default 0.75; hires fix default 0.7
-    # img2img / inpainting (A1111 API field names and codes)
-    init_images: list[Any] = field(default_factory=list)  # PIL images
-    mask: Any = None  # PIL image, white = repaint (unless inpainting_mask_invert)
-    resize_mode: int = 0  # 0 just resize, 1 crop and resize, 2 resize and fill, 3 latent upscale
-    mask_blur: int = 4
-    inpainting_fill: int = 1  # 0 fill, 1 original, 2 latent noise, 3 latent nothing
-    inpaint_full_res: bool = False  # "Only masked"
-    inpaint_full_res_padding: int = 32
-    inpainting_mask_invert: int = 0  # 1 = inpaint not masked
-    initial_noise_multiplier: float | None = None
-    depth_map: Any = None  # PIL image for depth checkpoints (otherwise estimated by a model in models/depth)
+    enable_hr: bool = declare(
+        False,
+        modes=TXT2IMG,
+        label="Enable hires. fix",
+        control="checkbox",
+        elem_id="enable_hr",
+        section="hires",
+    )
+    hr_scale: float = declare(
+        2.0,
+        modes=TXT2IMG,
+        minimum=1,
+        maximum=8,
+        ui_maximum=4,
+        step=0.05,
+        label="Upscale by",
+        control="slider",
+        elem_id="hr_scale",
+        infotext="Hires upscale",
+        section="hires",
+    )
+    hr_upscaler: str = declare(
+        "Latent",
+        modes=TXT2IMG,
+        lookup="hires_upscaler",
+        api_default=None,
+        label="Upscaler",
+        control="dropdown",
+        elem_id="hr_upscaler",
+        infotext="Hires upscaler",
+        section="hires",
+    )
+    hr_second_pass_steps: int = declare(
+        0,
+        modes=TXT2IMG,
+        minimum=0,
+        maximum=MAX_STEPS,
+        ui_maximum=150,
+        step=1,
+        label="Hires steps",
+        control="slider",
+        elem_id="hires_steps",
+        infotext="Hires steps",
+        section="hires",
+    )
+    hr_resize_x: int = declare(
+        0,
+        modes=TXT2IMG,
+        minimum=0,
+        maximum=MAX_SIDE,
+        ui_maximum=2048,
+        step=8,
+        label="Resize width to",
+        control="slider",
+        elem_id="hr_resize_x",
+        infotext="Hires resize-1",
+        section="hires",
+    )
+    hr_resize_y: int = declare(
+        0,
+        modes=TXT2IMG,
+        minimum=0,
+        maximum=MAX_SIDE,
+        ui_maximum=2048,
+        step=8,
+        label="Resize height to",
+        control="slider",
+        elem_id="hr_resize_y",
+        infotext="Hires resize-2",
+        section="hires",
+    )
+    hr_checkpoint_name: str | None = declare(
+        None,
+        kind=str,
+        modes=TXT2IMG,
+        nullable=True,
+        lookup="checkpoint",
+        same=USE_SAME_CHECKPOINT,
+        label="Hires checkpoint",
+        control="dropdown",
+        elem_id="hr_checkpoint",
+        infotext="Hires checkpoint",
+        section="hires",
+    )
+    hr_sampler_name: str | None = declare(
+        None,
+        kind=str,
+        modes=TXT2IMG,
+        nullable=True,
+        lookup="sampler",
+        same=USE_SAME_SAMPLER,
+        label="Hires sampling method",
+        control="dropdown",
+        elem_id="hr_sampler",
+        infotext="Hires sampler",
+        section="hires",
+    )
+    hr_scheduler: str | None = declare(
+        None,
+        kind=str,
+        modes=TXT2IMG,
+        nullable=True,
+        lookup="scheduler",
+        same=USE_SAME_SCHEDULER,
+        label="Hires schedule type",
+        control="dropdown",
+        elem_id="hr_scheduler",
+        infotext="Hires schedule type",
+        section="hires",
+    )
+    hr_prompt: str = declare(
+        "",
+        modes=TXT2IMG,
+        label="Hires prompt",
+        control="textbox",
+        elem_id="hr_prompt",
+        infotext="Hires prompt",
+        section="hires",
+    )
+    hr_negative_prompt: str = declare(
+        "",
+        modes=TXT2IMG,
+        label="Hires negative prompt",
+        control="textbox",
+        elem_id="hr_neg_prompt",
+        infotext="Hires negative prompt",
+        section="hires",
+    )
+    # None: the mode's default (img2img 0.75, hires fix 0.7)
+    denoising_strength: float | None = declare(
+        None,
+        kind=float,
+        nullable=True,
+        minimum=0,
+        maximum=1,
+        step=0.01,
+        api_default=0.75,
+        label="Denoising strength",
+        control="slider",
+        elem_id="denoising_strength",
+        infotext="Denoising strength",
+        section="img2img",
+    )
+    # img2img / inpainting
+    init_images: list[Any] = declare([], modes=IMG2IMG, api=False, section="img2img")  # PIL images
+    mask: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="inpaint")
+    resize_mode: ResizeMode = declare(
+        ResizeMode.JUST_RESIZE,
+        modes=IMG2IMG,
+        coded=ResizeMode,
+        choices=RESIZE_MODES,
+        label="Resize mode",
+        control="radio",
+        infotext="Resize mode",
+        section="img2img",
+    )
+    mask_blur: int = declare(
+        4,
+        modes=IMG2IMG,
+        minimum=0,
+        maximum=256,
+        ui_maximum=64,
+        step=1,
+        api_default=None,
+        label="Mask blur",
+        control="slider",
+        elem_id="mask_blur",
+        infotext="Mask blur",
+        section="inpaint",
+    )
+    inpainting_fill: MaskedContent = declare(
+        MaskedContent.ORIGINAL,
+        modes=IMG2IMG,
+        coded=MaskedContent,
+        choices=MASKED_CONTENT,
+        api_default=MaskedContent.FILL,
+        label="Masked content",
+        control="radio",
+        elem_id="inpainting_fill",
+        infotext="Masked content",
+        section="inpaint",
+    )
+    inpaint_full_res: bool = declare(
+        False,
+        modes=IMG2IMG,
+        choices=INPAINT_AREAS,
+        api_default=True,
+        label="Inpaint area",
+        control="radio",
+        elem_id="inpaint_full_res",
+        infotext="Inpaint area",
+        section="inpaint",
+    )
+    inpaint_full_res_padding: int = declare(
+        32,
+        modes=IMG2IMG,
+        minimum=0,
+        maximum=MAX_SIDE,
+        ui_maximum=256,
+        step=4,
+        api_default=0,
+        label="Only masked padding, pixels",
+        control="slider",
+        elem_id="inpaint_full_res_padding",
+        infotext="Masked area padding",
+        section="inpaint",
+    )
+    inpainting_mask_invert: MaskMode = declare(
+        MaskMode.INPAINT_MASKED,
+        modes=IMG2IMG,
+        coded=MaskMode,
+        choices=MASK_MODES,
+        label="Mask mode",
+        control="radio",
+        elem_id="mask_mode",
+        infotext="Mask mode",
+        section="inpaint",
+    )
+    initial_noise_multiplier: float | None = declare(
+        None, kind=float, modes=IMG2IMG, nullable=True, minimum=0, maximum=1.5, section="img2img"
+    )
+    # a PIL image for depth checkpoints (otherwise estimated by a model in models/depth)
+    depth_map: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="img2img")
     # scripts (extensions): the selected script and the always-on scripts' args, as the API sends them
-    script_name: str | None = None
-    script_args: list[Any] = field(default_factory=list)
-    alwayson_scripts: dict[str, Any] = field(default_factory=dict)
+    script_name: str | None = declare(None, kind=str, nullable=True, section="scripts")
+    script_args: list[Any] = declare([], validator=_script_args_are_json, section="scripts")
+    alwayson_scripts: dict[str, Any] = declare({}, section="scripts")
     # output
-    do_not_save_samples: bool = False
-    do_not_save_grid: bool = False
-    extra_generation_params: dict[str, Any] = field(default_factory=dict)
+    do_not_save_samples: bool = declare(False, section="output")
+    do_not_save_grid: bool = declare(False, section="output")
+    extra_generation_params: dict[str, Any] = declare({}, api=False, section="output")
 
     def derive(self, **changes: Any) -> GenerationJob:
         """A copy for a sub-job (X/Y/Z cells, matrix and file lines, batch items): its lists and dicts are
@@ -83,22 +489,14 @@ class GenerationJob:
         }
         return dataclasses.replace(self, **{**fresh, **changes})
 
-    def validate(self) -> None:
-        """Reject out-of-range values with a message naming the field (UI and API show it as is)."""
-        checks = [
-            ("width", 8 <= self.width <= MAX_SIDE, f"must be between 8 and {MAX_SIDE}"),
-            ("height", 8 <= self.height <= MAX_SIDE, f"must be between 8 and {MAX_SIDE}"),
-            ("steps", 1 <= self.steps <= 1000, "must be between 1 and 1000"),
-            ("batch_size", 1 <= self.batch_size <= MAX_BATCH, f"must be between 1 and {MAX_BATCH}"),
-            ("n_iter", 1 <= self.n_iter <= 1000, "must be between 1 and 1000"),
-            ("cfg_scale", -100 <= self.cfg_scale <= 100, "must be between -100 and 100"),
-            ("subseed_strength", 0 <= self.subseed_strength <= 1, "must be between 0 and 1"),
-        ]
-        if self.clip_skip is not None:
-            checks.append(("clip_skip", 1 <= self.clip_skip <= 12, "must be between 1 and 12"))
-        for name, ok, message in checks:
-            if not ok:
-                raise ValueError(f"{name} {message} (got {getattr(self, name)!r})")
+    def validate(self, resolvers: Resolvers | None = None) -> None:
+        """Check every field against its declaration, converting in place ("7" -> 7, 1 -> CROP_AND_RESIZE);
+        a ValueError (FieldError) names the first field that is wrong and what it accepts."""
+        for name, spec in JOB_FIELDS.items():
+            setattr(self, name, spec.check(getattr(self, name), resolvers))
+
+
+JOB_FIELDS = fields_of(GenerationJob)
 
 
 @dataclass

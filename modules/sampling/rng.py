@@ -21,10 +21,13 @@ SOURCES = ("cpu", "gpu", "nv")
 
 
 def _generator(seed: int, source: str, device: torch.device) -> Any:
+    # torch maps a negative seed s to s + 2**64; wrapping the same way keeps seed + offset (batch index,
+    # ENSD) of a seed near the 64-bit limit valid instead of failing the job.
+    seed = int(seed) % 2**64
     if source == "nv":
         return PhiloxGenerator(seed)
     gen_device = torch.device("cpu") if source == "cpu" else device
-    return torch.Generator(gen_device).manual_seed(int(seed))
+    return torch.Generator(gen_device).manual_seed(seed)
 
 
 def _draw(generator: Any, shape: tuple[int, ...], source: str, device: torch.device) -> torch.Tensor:
