@@ -50,7 +50,7 @@ def apply_infotext(runtime: Any, request: GenerationRequest) -> None:
     """
     if not request.infotext:
         return
-    settings = infotext_to_settings(parse_infotext(request.infotext))
+    settings = infotext_to_settings(parse_infotext(request.infotext), runtime.options.definitions)
     explicit = request.model_fields_set
     for name, value in settings.items():
         if name in type(request).model_fields and name not in explicit and name != "override_settings":

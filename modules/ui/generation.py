@@ -135,108 +135,47 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
 
 
 def sampler_controls(runtime: Runtime, tab: str, form: JobForm) -> None:
+    registry = runtime.sampling_registry
     with gr.Row():
-        form.add(
-            "sampler_name",
-            gr.Dropdown(
-                label="Sampling method",
-                choices=choices.samplers(runtime.sampling_registry),
-                value="DPM++ 2M",
-                elem_id=f"{tab}_sampling",
-            ),
-        )
-        form.add(
-            "scheduler",
-            gr.Dropdown(
-                label="Schedule type",
-                choices=choices.schedulers(runtime.sampling_registry),
-                value="Automatic",
-                elem_id=f"{tab}_scheduler",
-            ),
-        )
-        form.add("steps", gr.Slider(1, 150, value=20, step=1, label="Sampling steps", elem_id=f"{tab}_steps"))
+        form.control("sampler_name", tab, choices=choices.samplers(registry))
+        form.control("scheduler", tab, choices=choices.schedulers(registry))
+        form.control("steps", tab)
 
 
 def size_controls(tab: str, form: JobForm) -> None:
     with gr.Row():
         with gr.Column(scale=4):
-            width = form.add(
-                "width", gr.Slider(64, 2048, value=512, step=8, label="Width", elem_id=f"{tab}_width")
-            )
-            height = form.add(
-                "height", gr.Slider(64, 2048, value=512, step=8, label="Height", elem_id=f"{tab}_height")
-            )
+            width = form.control("width", tab)
+            height = form.control("height", tab)
         swap = gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", scale=0, min_width=40)
         with gr.Column(scale=2):
-            form.add(
-                "n_iter",
-                gr.Slider(1, 100, value=1, step=1, label="Batch count", elem_id=f"{tab}_batch_count"),
-            )
-            form.add(
-                "batch_size",
-                gr.Slider(1, 8, value=1, step=1, label="Batch size", elem_id=f"{tab}_batch_size"),
-            )
+            form.control("n_iter", tab)
+            form.control("batch_size", tab)
     swap.click(lambda w, h: (h, w), [width, height], [width, height], **PRIVATE)
 
 
 def seed_controls(tab: str, form: JobForm) -> tuple[gr.Button, gr.Button]:
     """Seed row and "Extra seed options"; returns the reuse buttons (the tab knows the last seeds)."""
     with gr.Row(elem_id=f"{tab}_seed_row"):
-        seed = form.add(
-            "seed", gr.Number(label="Seed", value=-1, precision=0, elem_id=f"{tab}_seed", scale=4)
-        )
+        seed = form.control("seed", tab, scale=4)
         random_seed = gr.Button("🎲️", elem_id=f"{tab}_random_seed", scale=0, min_width=40)
         reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", scale=0, min_width=40)
     random_seed.click(lambda: -1, None, seed, **PRIVATE)
     with gr.Accordion("Extra seed options", open=False, elem_id=f"{tab}_subseed_show"):
         with gr.Row():
-            subseed = form.add(
-                "subseed", gr.Number(label="Variation seed", value=-1, precision=0, elem_id=f"{tab}_subseed")
-            )
+            subseed = form.control("subseed", tab)
             random_subseed = gr.Button("🎲️", elem_id=f"{tab}_random_subseed", scale=0, min_width=40)
             reuse_subseed = gr.Button("♻️", elem_id=f"{tab}_reuse_subseed", scale=0, min_width=40)
-            form.add(
-                "subseed_strength",
-                gr.Slider(
-                    0.0,
-                    1.0,
-                    value=0.0,
-                    step=0.01,
-                    label="Variation strength",
-                    elem_id=f"{tab}_subseed_strength",
-                ),
-            )
+            form.control("subseed_strength", tab)
         with gr.Row():
-            form.add(
-                "seed_resize_from_w",
-                gr.Slider(
-                    0,
-                    2048,
-                    value=0,
-                    step=8,
-                    label="Resize seed from width",
-                    elem_id=f"{tab}_seed_resize_from_w",
-                ),
-            )
-            form.add(
-                "seed_resize_from_h",
-                gr.Slider(
-                    0,
-                    2048,
-                    value=0,
-                    step=8,
-                    label="Resize seed from height",
-                    elem_id=f"{tab}_seed_resize_from_h",
-                ),
-            )
+            form.control("seed_resize_from_w", tab)
+            form.control("seed_resize_from_h", tab)
     random_subseed.click(lambda: -1, None, subseed, **PRIVATE)
     return reuse_seed, reuse_subseed
 
 
 def cfg_control(tab: str, form: JobForm) -> None:
-    form.add(
-        "cfg_scale", gr.Slider(1.0, 30.0, value=7.0, step=0.5, label="CFG Scale", elem_id=f"{tab}_cfg_scale")
-    )
+    form.control("cfg_scale", tab)
 
 
 def script_controls(ctx: UiContext, tab: str, form: JobForm) -> ScriptControls:
@@ -394,7 +333,7 @@ def paste_updates(ctx: UiContext, form: JobForm, text: str) -> list[Any]:
     if not text.strip():
         return [gr.update() for _ in paste_outputs(ctx, form)]
     params = pasted_params(ctx, text)
-    settings = infotext_format.infotext_to_settings(params)
+    settings = infotext_format.infotext_to_settings(params, ctx.runtime.options.definitions)
     clip_skip = settings.get("override_settings", {}).get("CLIP_stop_at_last_layers")
     return [
         *form.paste_updates(settings),

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from modules.processing import batch
+from modules.processing.img2img import DEFAULT_STRENGTH
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.ui import extra_networks, generation, results
 from modules.ui.form import JobForm
@@ -31,10 +32,6 @@ MODES = (
     ("Batch", "img2img_batch_tab"),
 )
 IMG2IMG, SKETCH, INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH = range(len(MODES))
-RESIZE_MODES = ["Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)"]
-MASK_MODES = ["Inpaint masked", "Inpaint not masked"]
-MASKED_CONTENT = ["fill", "original", "latent noise", "latent nothing"]
-INPAINT_AREAS = ["Whole picture", "Only masked"]
 
 
 @dataclass
@@ -128,51 +125,12 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
 def inpaint_controls(tab: str, form: JobForm) -> None:
     with gr.Accordion("Inpaint options", open=True, elem_id=f"{tab}_inpaint_controls"):
         with gr.Row():
-            form.add(
-                "mask_blur", gr.Slider(0, 64, value=4, step=1, label="Mask blur", elem_id=f"{tab}_mask_blur")
-            )
-            form.add(
-                "inpainting_mask_invert",
-                gr.Radio(
-                    MASK_MODES,
-                    value=MASK_MODES[0],
-                    type="index",
-                    label="Mask mode",
-                    elem_id=f"{tab}_mask_mode",
-                ),
-            )
-        form.add(
-            "inpainting_fill",
-            gr.Radio(
-                MASKED_CONTENT,
-                value="original",
-                type="index",
-                label="Masked content",
-                elem_id=f"{tab}_inpainting_fill",
-            ),
-        )
+            form.control("mask_blur", tab)
+            form.control("inpainting_mask_invert", tab)
+        form.control("inpainting_fill", tab)
         with gr.Row():
-            form.add(
-                "inpaint_full_res",
-                gr.Radio(
-                    INPAINT_AREAS,
-                    value=INPAINT_AREAS[0],
-                    type="index",
-                    label="Inpaint area",
-                    elem_id=f"{tab}_inpaint_full_res",
-                ),
-            )
-            form.add(
-                "inpaint_full_res_padding",
-                gr.Slider(
-                    0,
-                    256,
-                    value=32,
-                    step=4,
-                    label="Only masked padding, pixels",
-                    elem_id=f"{tab}_inpaint_full_res_padding",
-                ),
-            )
+            form.control("inpaint_full_res", tab)
+            form.control("inpaint_full_res_padding", tab)
 
 
 # --- turning sub-tab values into init image + mask ------------------------------------------------
@@ -275,30 +233,11 @@ def build(ctx: UiContext) -> Img2ImgTab:
     with gr.Row():
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             tabs, sources = build_sources("mode_img2img")
-            form.add(
-                "resize_mode",
-                gr.Radio(
-                    RESIZE_MODES,
-                    value=RESIZE_MODES[0],
-                    type="index",
-                    label="Resize mode",
-                    elem_id="resize_mode",
-                ),
-            )
+            form.control("resize_mode", tab)
             generation.sampler_controls(ctx.runtime, tab, form)
             generation.size_controls(tab, form)
             generation.cfg_control(tab, form)
-            form.add(
-                "denoising_strength",
-                gr.Slider(
-                    0.0,
-                    1.0,
-                    value=0.75,
-                    step=0.01,
-                    label="Denoising strength",
-                    elem_id=f"{tab}_denoising_strength",
-                ),
-            )
+            form.control("denoising_strength", tab, value=DEFAULT_STRENGTH)
             reuse = generation.seed_controls(tab, form)
             form.add("styles", toprow.styles)
             inpaint_controls(tab, form)

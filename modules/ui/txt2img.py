@@ -13,19 +13,11 @@ from typing import Any
 
 import gradio as gr
 
+from modules.processing import hires
 from modules.processing.job import GenerationJob
 from modules.ui import choices, extra_networks, generation, results
-from modules.ui.form import USE_SAME_SAMPLER, USE_SAME_SCHEDULER, JobForm
+from modules.ui.form import JobForm
 from modules.ui.generation import Toprow, UiContext
-
-HIRES_UPSCALERS = (
-    "Latent",
-    "Latent (antialiased)",
-    "Latent (bicubic)",
-    "Latent (nearest)",
-    "Lanczos",
-    "Nearest",
-)
 
 
 @dataclass
@@ -39,70 +31,22 @@ def hires_controls(ctx: UiContext, tab: str, form: JobForm) -> None:
     """A1111's "Hires. fix" block, mapped to the job's enable_hr / hr_* fields."""
     registry = ctx.runtime.sampling_registry
     with gr.Accordion("Hires. fix", open=False, elem_id=f"{tab}_hr"):
-        form.add("enable_hr", gr.Checkbox(label="Enable hires. fix", value=False, elem_id=f"{tab}_enable_hr"))
+        form.control("enable_hr", tab)
         with gr.Row():
-            form.add(
-                "hr_upscaler",
-                gr.Dropdown(
-                    label="Upscaler",
-                    choices=list(HIRES_UPSCALERS),
-                    value="Latent",
-                    elem_id=f"{tab}_hr_upscaler",
-                ),
-            )
-            form.add(
-                "hr_second_pass_steps",
-                gr.Slider(0, 150, value=0, step=1, label="Hires steps", elem_id=f"{tab}_hires_steps"),
-            )
-            form.add(
-                "denoising_strength",
-                gr.Slider(
-                    0.0,
-                    1.0,
-                    value=0.7,
-                    step=0.01,
-                    label="Denoising strength",
-                    elem_id=f"{tab}_denoising_strength",
-                ),
-            )
+            form.control("hr_upscaler", tab, choices=hires.upscaler_names())
+            form.control("hr_second_pass_steps", tab)
+            form.control("denoising_strength", tab, value=hires.DEFAULT_STRENGTH)
         with gr.Row():
-            form.add(
-                "hr_scale",
-                gr.Slider(1.0, 4.0, value=2.0, step=0.05, label="Upscale by", elem_id=f"{tab}_hr_scale"),
-            )
-            form.add(
-                "hr_resize_x",
-                gr.Slider(0, 2048, value=0, step=8, label="Resize width to", elem_id=f"{tab}_hr_resize_x"),
-            )
-            form.add(
-                "hr_resize_y",
-                gr.Slider(0, 2048, value=0, step=8, label="Resize height to", elem_id=f"{tab}_hr_resize_y"),
-            )
+            form.control("hr_scale", tab)
+            form.control("hr_resize_x", tab)
+            form.control("hr_resize_y", tab)
         with gr.Row():
-            form.add(
-                "hr_sampler_name",
-                gr.Dropdown(
-                    label="Hires sampling method",
-                    choices=[USE_SAME_SAMPLER, *choices.samplers(registry)],
-                    value=USE_SAME_SAMPLER,
-                    elem_id=f"{tab}_hr_sampler",
-                ),
-            )
-            form.add(
-                "hr_scheduler",
-                gr.Dropdown(
-                    label="Hires schedule type",
-                    choices=[USE_SAME_SCHEDULER, *choices.schedulers(registry)],
-                    value=USE_SAME_SCHEDULER,
-                    elem_id=f"{tab}_hr_scheduler",
-                ),
-            )
+            form.control("hr_checkpoint_name", tab, choices=ctx.runtime.models.titles())
+            form.control("hr_sampler_name", tab, choices=choices.samplers(registry))
+            form.control("hr_scheduler", tab, choices=choices.schedulers(registry))
         with gr.Row():
-            form.add("hr_prompt", gr.Textbox("", label="Hires prompt", lines=2, elem_id=f"{tab}_hr_prompt"))
-            form.add(
-                "hr_negative_prompt",
-                gr.Textbox("", label="Hires negative prompt", lines=2, elem_id=f"{tab}_hr_neg_prompt"),
-            )
+            form.control("hr_prompt", tab, lines=2)
+            form.control("hr_negative_prompt", tab, lines=2)
 
 
 def build(ctx: UiContext) -> Txt2ImgTab:
