@@ -177,14 +177,18 @@ def txt2img_job(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> Gene
 
 
 def _hires_choices(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> dict[str, Any]:
-    """Second-pass sampler and schedule, resolved as the first pass's; "Use same ..." means not set."""
+    """Second-pass sampler and schedule, resolved as the first pass's. "Use same ..." and null mean not
+    set: the first pass's sampler or schedule type is used (A1111 takes the first pass's scheduler when
+    hr_scheduler is null), unless an old combined name ("DPM++ 2M Karras") carries its schedule."""
     sampler = JOB_FIELDS["hr_sampler_name"].check(request.hr_sampler_name)
     scheduler = JOB_FIELDS["hr_scheduler"].check(request.hr_scheduler)
     fields: dict[str, Any] = {"hr_sampler_name": None, "hr_scheduler": scheduler}
     if sampler:
-        fields["hr_sampler_name"], fields["hr_scheduler"] = resolve_sampler(
+        fields["hr_sampler_name"], resolved = resolve_sampler(
             runtime, sampler, scheduler, ("hr_sampler_name", "hr_scheduler")
         )
+        if scheduler is not None or resolved != "Automatic":
+            fields["hr_scheduler"] = resolved
     elif scheduler:
         try:
             fields["hr_scheduler"] = runtime.sampling_registry.schedule_type(scheduler).label

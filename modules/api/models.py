@@ -59,8 +59,7 @@ def _pydantic_field(spec: JobField) -> Any:
         constraints.update(ge=0, le=len(spec.choices) - 1)
     if spec.kind is float:
         constraints["allow_inf_nan"] = False
-    if isinstance(default, list | dict):
-        return Field(default_factory=type(default), **constraints)
+    # pydantic copies a mutable default for each request, and the schema shows it (A1111's does)
     return Field(default=default, **constraints)
 
 
