@@ -11,12 +11,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw, ImageFont
 
 from modules import images as image_files
 from modules.infotext import quote
+
+if TYPE_CHECKING:
+    from modules.processing.pipeline import JobPlan
 
 ACTIVE = (0, 0, 0)
 INACTIVE = (153, 153, 153)  # a prompt-matrix part that is off: grey and struck through, as in A1111
@@ -154,21 +157,23 @@ def add_params(infotext: str, params: Mapping[str, Any]) -> str:
     return f"{head}{sep}{last}"
 
 
-def save_grid(p: Any, grid: Image.Image, basename: str, infotext: str, prompt: str, seed: int) -> Path | None:
+def save_grid(
+    p: JobPlan, grid: Image.Image, basename: str, infotext: str, prompt: str, seed: int
+) -> Path | None:
     """Save a script's grid to outputs/<mode>-grids as "<basename>-NNNN.png" when grid saving is on."""
     if p.job.do_not_save_grid or not p.settings["grid_save"]:
         return None
-    folder = p.runtime.paths.outputs_dir / f"{p.mode}-grids"
+    folder = p.paths.outputs_dir / f"{p.mode}-grids"
     # A1111's short grid names: "<basename>-0000.png", no pattern.
     return _save(p, grid, folder, infotext, prompt, seed, basename=basename, pattern="")
 
 
-def save_sample(p: Any, image: Image.Image, infotext: str, prompt: str, seed: int) -> Path | None:
+def save_sample(p: JobPlan, image: Image.Image, infotext: str, prompt: str, seed: int) -> Path | None:
     """Save an image a script assembled (e.g. an outpainted canvas) like a generated one."""
     settings = p.settings
     if p.job.do_not_save_samples or not settings["samples_save"]:
         return None
-    folder = settings[f"outdir_{p.mode}_samples"] or p.runtime.paths.outputs_dir / f"{p.mode}-images"
+    folder = settings[f"outdir_{p.mode}_samples"] or p.paths.outputs_dir / f"{p.mode}-images"
     pattern = settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN
     return _save(
         p,
@@ -183,7 +188,7 @@ def save_sample(p: Any, image: Image.Image, infotext: str, prompt: str, seed: in
 
 
 def _save(
-    p: Any, image: Image.Image, folder: Any, infotext: str, prompt: str, seed: int, **naming: Any
+    p: JobPlan, image: Image.Image, folder: Path | str, infotext: str, prompt: str, seed: int, **naming: Any
 ) -> Path:
     settings, job = p.settings, p.job
     fields = image_files.NameFields(

@@ -18,6 +18,7 @@ from modules import devices, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
+from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
 from modules.models.manager import LoadOptions, ModelManager
@@ -58,6 +59,7 @@ class Runtime:
                 device=self.device, dtype=self.dtype, offload=offload, vae=self.options.get("sd_vae")
             ),
         )
+        self.lookup = Lookup(self.sampling_registry, self.models)
         self.options.resolvers = self.resolvers()
         self.styles = StyleDatabase(self.paths.styles_file)
         # Bundled first: a later file of the same name wins, so the user's own files override ours.

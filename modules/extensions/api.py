@@ -15,23 +15,29 @@ callback is reported with the extension's name and never stops the app or the ge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from modules.extensions import registry as _registry
+from modules.extensions.payloads import Callback, ImageSavedParams, PostprocessImageArgs
+from modules.grids import GridAnnotation, add_params, draw_grid_annotations, draw_prompt_matrix, save_grid, save_sample
+from modules.images import image_grid
+from modules.lookup import Lookup
 from modules.options import OptionInfo
-from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.job import GenerationJob, GenerationResult, MaskedContent, ResizeMode
 from modules.processing.pipeline import JobPlan
 from modules.sampling.denoiser import AfterCFG, DenoiserStep
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 __all__ = [
-    "API_VERSION", "AfterCFG", "AlwaysVisible", "DenoiserStep", "ExtraNetwork", "GenerationJob",
-    "GenerationResult", "ImageSavedParams", "JobContext", "OptionInfo", "PostprocessImageArgs", "Script",
-    "on_after_cfg", "on_app_started", "on_before_image_saved", "on_cfg_denoiser", "on_image_saved",
-    "on_infotext_pasted", "on_model_loaded", "on_ui_settings", "on_ui_tabs", "register_extra_network",
+    "API_VERSION", "AfterCFG", "AlwaysVisible", "Callback", "DenoiserStep", "ExtraNetwork", "GenerationJob",
+    "GenerationResult", "GridAnnotation", "ImageSavedParams", "JobContext", "Lookup", "MaskedContent", "OptionInfo",
+    "PostprocessImageArgs", "ResizeMode", "Script", "add_params", "draw_grid_annotations",
+    "draw_prompt_matrix", "image_grid", "on_after_cfg", "on_app_started", "on_before_image_saved",
+    "on_cfg_denoiser", "on_image_saved", "on_infotext_pasted", "on_model_loaded", "on_ui_settings",
+    "on_ui_tabs", "register_extra_network", "save_grid", "save_sample", "unet_keys_to_original",
 ]
 
 
@@ -48,22 +54,19 @@ JobContext = JobPlan
 """What scripts see of a running job (A1111 scripts call it ``p``): ``job`` (the request's fields),
 ``mode`` ("txt2img"/"img2img"), ``all_prompts``, ``all_negative_prompts``, ``all_seeds``, ``all_subseeds``
 (per image; change them in ``process``), ``extra_generation_params`` (written into every image's
-parameters text), ``model`` (the ModelBundle in use), ``settings`` (this job's settings snapshot) and
-``process_images(job)`` (run another job of the same mode, for a selectable script's ``run``)."""
+parameters text), ``model`` (the ModelBundle in use), ``settings`` (this job's settings snapshot),
+``progress`` and ``interrupted``, ``lookup`` (sampler, schedule type, checkpoint and VAE names),
+``paths`` (the app's folders), ``process_images(job)`` (run another job of the same mode, for a
+selectable script's ``run``) and ``run_jobs(jobs, job_count)`` (several, as one progress bar, stopping
+at Interrupt)."""
 
 
-@dataclass
-class PostprocessImageArgs:
-    image: Any  # PIL image; replace it to change the saved/shown image
-    index: int  # the image's index in the whole job
+def unet_keys_to_original(keys: Mapping[str, Any]) -> dict[str, Any]:
+    """Diffusers-format UNet state-dict keys -> the original (CompVis) keys LoRA files are written for;
+    values are carried along."""
+    from modules.models.convert import unet_to_original
 
-
-@dataclass
-class ImageSavedParams:
-    image: Any
-    filename: str
-    infotext: str | None
-    mode: str
+    return unet_to_original(dict(keys))
 
 
 class Script:
@@ -135,22 +138,23 @@ def register_extra_network(network: ExtraNetwork) -> None:
     _registry.current().extra_networks[network.name] = network
 
 
-def _callback(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _callback(kind: Callback) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         _registry.current().add_callback(kind, fn)
         return fn
 
-    register.__name__ = f"on_{kind}"
-    register.__doc__ = f"Register a callback for '{kind}' (usable as a decorator)."
+    register.__name__ = f"on_{kind.value}"
+    register.__doc__ = f"Register a callback for {kind.value!r} (usable as a decorator); see ``Callback``."
     return register
 
 
-on_app_started = _callback("app_started")  # fn(demo, fastapi_app)
-on_model_loaded = _callback("model_loaded")  # fn(bundle)
-on_ui_tabs = _callback("ui_tabs")  # fn() -> list of (gr.Blocks, title, elem_id)
-on_ui_settings = _callback("ui_settings")  # fn(options): options.add(OptionInfo(...))
-on_before_image_saved = _callback("before_image_saved")  # fn(ImageSavedParams)
-on_image_saved = _callback("image_saved")  # fn(ImageSavedParams)
-on_cfg_denoiser = _callback("cfg_denoiser")  # fn(DenoiserStep): x, sigma, call_index, conds
-on_after_cfg = _callback("after_cfg")  # fn(AfterCFG): denoised
-on_infotext_pasted = _callback("infotext_pasted")  # fn(text, params dict): may add/change params
+# One registration function per callback kind; the kinds and their arguments are listed on Callback.
+on_app_started = _callback(Callback.APP_STARTED)
+on_model_loaded = _callback(Callback.MODEL_LOADED)
+on_ui_tabs = _callback(Callback.UI_TABS)
+on_ui_settings = _callback(Callback.UI_SETTINGS)
+on_before_image_saved = _callback(Callback.BEFORE_IMAGE_SAVED)
+on_image_saved = _callback(Callback.IMAGE_SAVED)
+on_cfg_denoiser = _callback(Callback.CFG_DENOISER)
+on_after_cfg = _callback(Callback.AFTER_CFG)
+on_infotext_pasted = _callback(Callback.INFOTEXT_PASTED)

@@ -17,10 +17,7 @@ from typing import Any
 
 log = logging.getLogger("extensions")
 
-CALLBACK_KINDS = (
-    "app_started", "model_loaded", "ui_tabs", "ui_settings", "before_image_saved", "image_saved",
-    "cfg_denoiser", "after_cfg", "infotext_pasted",
-)
+from modules.extensions.payloads import Callback
 
 
 @dataclass
@@ -39,15 +36,15 @@ class ExtensionError:
 @dataclass
 class ExtensionRegistry:
     scripts: list[Any] = field(default_factory=list)  # Script instances, load order
-    callbacks: dict[str, list[Registered]] = field(default_factory=lambda: {k: [] for k in CALLBACK_KINDS})
+    callbacks: dict[Callback, list[Registered]] = field(default_factory=lambda: {k: [] for k in Callback})
     extra_networks: dict[str, Any] = field(default_factory=dict)
     errors: list[ExtensionError] = field(default_factory=list)
     loading: str = "core"  # the extension whose files are being imported
 
-    def add_callback(self, kind: str, fn: Callable[..., Any]) -> None:
+    def add_callback(self, kind: Callback | str, fn: Callable[..., Any]) -> None:
         if kind not in self.callbacks:
-            raise ValueError(f"unknown callback {kind!r}; known: {', '.join(CALLBACK_KINDS)}")
-        self.callbacks[kind].append(Registered(self.loading, fn))
+            raise ValueError(f"unknown callback {kind!r}; known: {', '.join(Callback)}")
+        self.callbacks[Callback(kind)].append(Registered(self.loading, fn))
 
     def report(self, extension: str, where: str, error: BaseException) -> None:
         """Record a failure of an extension; it is shown in the UI and the log, and the app goes on."""
@@ -55,14 +52,14 @@ class ExtensionRegistry:
         self.errors.append(ExtensionError(extension, where, summary))
         log.error("extension %s failed in %s: %s\n%s", extension, where, summary, traceback.format_exc())
 
-    def call(self, kind: str, *args: Any) -> list[Any]:
+    def call(self, kind: Callback | str, *args: Any) -> list[Any]:
         """Run every callback of a kind, isolating failures; returns the callbacks' results."""
         results = []
         for registered in self.callbacks[kind]:
             try:
                 results.append(registered.fn(*args))
             except Exception as error:  # an extension must never take down the app
-                self.report(registered.extension, f"callback {kind}", error)
+                self.report(registered.extension, f"callback {Callback(kind).value}", error)
         return results
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -517,6 +518,17 @@ class GenerationResult:
     def samples(self) -> list[Any]:
         """The generated images without the grid."""
         return self.images[self.index_of_first_image :]
+
+    @classmethod
+    def merged(cls, results: Iterable[GenerationResult], interrupted: bool = False) -> GenerationResult:
+        """One result holding the images (not the grids) and records of several sub-jobs, in order."""
+        merged = cls(
+            images=[], seeds=[], subseeds=[], prompts=[], negative_prompts=[], infotexts=[], parameters={}
+        )
+        for result in results:
+            merged.add(result)
+        merged.interrupted |= interrupted
+        return merged
 
     def add(self, other: GenerationResult) -> None:
         """Append another job's images (not its grid) and their records: scripts combining sub-jobs."""

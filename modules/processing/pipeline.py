@@ -6,19 +6,26 @@ parsing), so a bad request fails fast with a clear message and wastes no compute
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from modules import prompting
+from modules.extensions.payloads import ImageSavedParams, PostprocessImageArgs
 from modules.models.bundle import ModelBundle
 from modules.processing import seeds as seeding
 from modules.processing import vae
 from modules.processing.conditioning import ConditioningBuilder
 from modules.processing.job import GenerationJob, GenerationResult
+
+if TYPE_CHECKING:
+    from modules.lookup import Lookup
+    from modules.paths import Paths
+    from modules.progress import Progress
+    from modules.runtime import Runtime
 
 VERSION = "sdwebui-0.1.0"
 
@@ -39,7 +46,9 @@ class JobPlan:
 
     ``all_prompts``/``all_negative_prompts``/``all_seeds``/``all_subseeds`` are per image and may be
     changed by scripts before the first batch; ``extra`` (alias ``extra_generation_params``) holds
-    parameters-text pairs; ``bundle`` (alias ``model``) is the model in use.
+    parameters-text pairs; ``bundle`` (alias ``model``) is the model in use. What else a script needs
+    of the app is offered here, typed: ``progress``, ``interrupted``, ``lookup`` (sampler, schedule,
+    checkpoint and VAE names), ``paths`` (the app's folders), ``process_images`` and ``run_jobs``.
     """
 
     job: GenerationJob
@@ -54,7 +63,7 @@ class JobPlan:
     conditioning: ConditioningBuilder
     mode: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # infotext pairs set while running (Schedule type...)
-    runtime: Any = None
+    runtime: Runtime | None = None
     extra_images: list[Any] = field(default_factory=list)  # shown after the results (e.g. the depth map)
     generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
     comments: list[str] = field(default_factory=list)  # notes for the user, shown with the result
@@ -66,6 +75,45 @@ class JobPlan:
     @property
     def model(self) -> ModelBundle:
         return self.bundle
+
+    @property
+    def progress(self) -> Progress:
+        """This job's progress: its job count, ``next_job()``, ``textinfo`` and interrupt state."""
+        return self._runtime.progress
+
+    @property
+    def interrupted(self) -> bool:
+        """True once the user pressed Interrupt: a script running sub-jobs stops starting new ones."""
+        return bool(self._runtime.progress.interrupted)
+
+    @property
+    def lookup(self) -> Lookup:
+        return self._runtime.lookup
+
+    @property
+    def paths(self) -> Paths:
+        return self._runtime.paths
+
+    @property
+    def _runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise RuntimeError("this job context is not attached to a running app")
+        return self.runtime
+
+    def run_jobs(self, jobs: Iterable[GenerationJob], job_count: int) -> list[GenerationResult]:
+        """Run sub-jobs of this mode one after another as one progress bar of ``job_count`` batches in
+        all; at Interrupt the remaining jobs are not started (nor built: ``jobs`` may be a generator).
+        Merge the results with ``GenerationResult.merged`` where one result is wanted."""
+        progress = self.progress
+        progress.job_count = job_count
+        results: list[GenerationResult] = []
+        for number, job in enumerate(jobs):
+            if number:
+                progress.next_job()
+            if self.interrupted:
+                break
+            results.append(self.process_images(job))
+        return results
 
     def process_images(self, job: GenerationJob) -> GenerationResult:
         """Run another job of this mode inside the current one (selectable scripts' ``run``).
@@ -326,8 +374,6 @@ def finish_batch(
     postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
 ) -> None:
     """Decode a batch, let the mode finish each image (e.g. paste back over the original), record and save."""
-    from modules.extensions.api import PostprocessImageArgs
-
     images = vae.decode(plan.bundle, latents)
     start = batch.index * plan.job.batch_size
     if postprocess is not None:
@@ -375,8 +421,6 @@ def save_output(runtime: Any, plan: JobPlan, image: Any, index: int, text: str) 
         iteration=index // job.batch_size,
         n_iter=job.n_iter,
     )
-    from modules.extensions.api import ImageSavedParams
-
     custom_folder = settings[f"outdir_{plan.mode}_samples"]
     folder = custom_folder or runtime.paths.outputs_dir / f"{plan.mode}-images"
     # Extensions may change the image or its text before it is written (filename is known only after).

@@ -16,7 +16,9 @@ from modules.extensions import loader
 from modules.extensions.registry import ExtensionRegistry
 from modules.infotext import create_infotext
 from modules.options import Options
+from modules.lookup import Lookup
 from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.pipeline import JobPlan
 from modules.progress import Progress
 from modules.runtime import Runtime
 from modules.sampling.registry import default_registry
@@ -82,6 +84,25 @@ class FakeContext:
     @property
     def extra_generation_params(self) -> dict[str, Any]:
         return self.extra
+
+    # The services a JobPlan offers scripts, over the fake runtime.
+    run_jobs = JobPlan.run_jobs
+
+    @property
+    def progress(self) -> Progress:
+        return self.runtime.progress
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.runtime.progress.interrupted)
+
+    @property
+    def lookup(self) -> Lookup:
+        return Lookup(self.runtime.sampling_registry, self.runtime.models)
+
+    @property
+    def paths(self) -> Any:
+        return self.runtime.paths
 
     def process_images(self, job: GenerationJob) -> GenerationResult:
         job.validate()

@@ -9,6 +9,9 @@ from PIL import Image
 from modules.infotext import parse_infotext
 from modules.processing.job import GenerationJob
 
+from modules.lookup import Lookup
+from modules.sampling.registry import default_registry
+
 from .scripts_helpers import FakeContext, colour_of, load_scripts, module_of, script, tiny_runtime
 
 REGISTRY = load_scripts(("xyz_grid",))
@@ -343,11 +346,11 @@ def test_vae_axis_names():
         def vaes(self):
             return [type("Vae", (), {"name": "Good.vae.safetensors"})()]
 
-    runtime = type("Runtime", (), {"models": Models()})()
+    lookup = Lookup(default_registry(), Models())
     chosen = []
     for value in ("auto", "None", "good.vae.safetensors", "missing.pt"):
         job = GenerationJob()
-        m.apply_vae(runtime, job, value, [])
+        m.apply_vae(lookup, job, value, [])
         chosen.append(job.override_settings["sd_vae"])
     assert chosen == ["Automatic", "None", "Good.vae.safetensors", "Automatic"]
 

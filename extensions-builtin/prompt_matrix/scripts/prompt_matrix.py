@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from modules import grids
-from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script
-from modules.images import image_grid
+from modules.extensions import api
+from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script, image_grid
 
 TITLE = "Prompt matrix"
 DELIMITERS = {"comma": ", ", "space": " "}
@@ -35,21 +34,6 @@ def image_job(base: GenerationJob, prompt: str, negative: bool, seed: int) -> Ge
     """One image of the matrix: its prompt (or negative prompt), one image, no script."""
     field = "negative_prompt" if negative else "prompt"
     return base.derive(**{field: prompt}, seed=seed, batch_size=1, n_iter=1)
-
-
-def merge(results: list[GenerationResult]) -> GenerationResult:
-    merged = GenerationResult(
-        images=[],
-        seeds=[],
-        subseeds=[],
-        prompts=[],
-        negative_prompts=[],
-        infotexts=[],
-        parameters=results[0].parameters if results else {},
-    )
-    for result in results:
-        merged.add(result)
-    return merged
 
 
 class PromptMatrix(Script):
@@ -84,30 +68,24 @@ class PromptMatrix(Script):
         negative = prompt_type == "negative"
         source = p.job.negative_prompt if negative else p.job.prompt
         prompts = combinations(source, bool(put_at_start), variations_delimiter)
-        progress = p.runtime.progress
-        progress.job_count = len(prompts)
-        results = []
-        for index, prompt in enumerate(prompts):
-            if index:
-                progress.next_job()
-            if progress.interrupted:
-                break
-            # p.seed is the job's seed with -1 already drawn, so every image shares it unless asked.
-            seed = p.seed + (index if different_seeds else 0)
-            results.append(p.process_images(image_job(p.job, prompt, negative, seed)))
-        result = merge(results)
+        # p.seed is the job's seed with -1 already drawn, so every image shares it unless asked.
+        jobs = (
+            image_job(p.job, prompt, negative, p.seed + (index if different_seeds else 0))
+            for index, prompt in enumerate(prompts)
+        )
+        result = GenerationResult.merged(p.run_jobs(jobs, job_count=len(prompts)), p.interrupted)
         if not result.images:
             return result
         parts = source.split("|")
         grid = image_grid(result.images, rows=1 << ((len(parts) - 1) // 2))
-        grid = grids.draw_prompt_matrix(
+        grid = api.draw_prompt_matrix(
             grid, result.images[0].width, result.images[0].height, parts, int(margin_size or 0)
         )
-        text = grids.add_params(result.infotexts[0], {"Script": TITLE})
+        text = api.add_params(result.infotexts[0], {"Script": TITLE})
         result.images.insert(0, grid)
         result.infotexts.insert(0, text)
         result.index_of_first_image = 1
-        saved = grids.save_grid(p, grid, "prompt_matrix", text, source, p.seed)
+        saved = api.save_grid(p, grid, "prompt_matrix", text, source, p.seed)
         if saved:
             result.saved_paths.append(str(saved))
         return result

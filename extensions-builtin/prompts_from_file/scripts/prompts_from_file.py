@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script
@@ -104,25 +104,24 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
 
 def apply_options(p: JobContext, job: GenerationJob, options: dict[str, Any]) -> None:
     """Set a line's options on its job, resolving names (checkpoint, sampler) against the runtime."""
-    registry = p.runtime.sampling_registry
     for tag, value in options.items():
         if tag in IGNORED_TAGS:
             continue
         if tag == "sd_model":
             try:
-                job.override_settings["sd_model_checkpoint"] = p.runtime.models.find(value).title
-            except KeyError as error:
+                job.override_settings["sd_model_checkpoint"] = p.lookup.checkpoint(value)
+            except ValueError as error:
                 raise ValueError(f"Unknown checkpoint: {value}") from error
         elif tag == "outpath_samples":
             job.override_settings[f"outdir_{p.mode}_samples"] = value
         elif tag == "styles":
             job.styles = [name.strip() for name in value.split(",") if name.strip()]
         elif tag == "sampler_name":
-            job.sampler_name = registry.resolve_sampler(value)[0].name  # names and aliases, any case
+            job.sampler_name = p.lookup.sampler(value)  # names and aliases, any case
         elif tag == "sampler_index":
-            job.sampler_name = list(registry.samplers)[value]
+            job.sampler_name = p.lookup.sampler_names()[value]
         elif tag == "scheduler":
-            job.scheduler = registry.schedule_type(value).label
+            job.scheduler = p.lookup.schedule_type(value)
         elif tag not in ("prompt", "negative_prompt"):
             setattr(job, tag, value)
 
@@ -168,24 +167,12 @@ class PromptsFromFile(Script):
         jobs_count = sum(int(o.get("n_iter", p.job.n_iter)) for o in lines)
         # Without either seed option each line draws its own seed (the job's -1 stays -1).
         seed = p.seed if checkbox_iterate or checkbox_iterate_batch else p.job.seed
-        progress = p.runtime.progress
-        progress.job_count = jobs_count
-        result = GenerationResult(
-            images=[], seeds=[], subseeds=[], prompts=[], negative_prompts=[], infotexts=[], parameters={}
-        )
-        for number, options in enumerate(lines):
-            if number:
-                progress.next_job()
-            if progress.interrupted:
-                break
-            done = p.process_images(line_job(p, options, seed, prompt_position))
-            collect(result, done)
-            if checkbox_iterate:
-                seed += p.job.batch_size * p.job.n_iter  # A1111 steps by the job's counts, not the line's
-        result.interrupted = bool(progress.interrupted)
-        return result
 
+        def jobs() -> Iterator[GenerationJob]:
+            nonlocal seed
+            for options in lines:
+                yield line_job(p, options, seed, prompt_position)
+                if checkbox_iterate:
+                    seed += p.job.batch_size * p.job.n_iter  # A1111 steps by the job's counts, not the line's
 
-def collect(result: GenerationResult, done: GenerationResult) -> None:
-    """Add a line's images (not its batch grid) and their texts to the script's result."""
-    result.add(done)
+        return GenerationResult.merged(p.run_jobs(jobs(), job_count=jobs_count), p.interrupted)

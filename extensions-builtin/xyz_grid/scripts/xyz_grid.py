@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from modules import grids
-from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script
-from modules.images import image_grid
+from modules.extensions import api
+from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script, image_grid
 
 log = logging.getLogger("xyz_grid")
 
@@ -48,28 +47,28 @@ def permutations(values: Any) -> Any:
 
 # --- applying a value to a cell's job ---------------------------------------------------------------
 
-Apply = Callable[[Any, GenerationJob, Any, list[Any]], None]  # (runtime, job, value, all values)
+Apply = Callable[[api.Lookup, GenerationJob, Any, list[Any]], None]  # (lookup, job, value, all values)
 
 
 def set_field(name: str) -> Apply:
-    def apply(runtime: Any, job: GenerationJob, value: Any, values: list[Any]) -> None:
+    def apply(lookup: api.Lookup, job: GenerationJob, value: Any, values: list[Any]) -> None:
         setattr(job, name, value)
 
     return apply
 
 
 def set_setting(key: str) -> Apply:
-    def apply(runtime: Any, job: GenerationJob, value: Any, values: list[Any]) -> None:
+    def apply(lookup: api.Lookup, job: GenerationJob, value: Any, values: list[Any]) -> None:
         job.override_settings[key] = value
 
     return apply
 
 
-def do_nothing(runtime: Any, job: GenerationJob, value: Any, values: list[Any]) -> None:
+def do_nothing(lookup: api.Lookup, job: GenerationJob, value: Any, values: list[Any]) -> None:
     pass
 
 
-def apply_prompt_sr(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
+def apply_prompt_sr(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
     """Prompt S/R: the first value is searched for and replaced by each value (itself for the first)."""
     search = values[0]
     if search not in job.prompt and search not in job.negative_prompt:
@@ -78,7 +77,7 @@ def apply_prompt_sr(runtime: Any, job: GenerationJob, value: str, values: list[A
     job.negative_prompt = job.negative_prompt.replace(search, value)
 
 
-def apply_order(runtime: Any, job: GenerationJob, value: Sequence[str], values: list[Any]) -> None:
+def apply_order(lookup: api.Lookup, job: GenerationJob, value: Sequence[str], values: list[Any]) -> None:
     """Prompt order: put the listed parts back into the prompt in this order, where they first appeared."""
     found = sorted(((job.prompt.find(token), token) for token in value), key=lambda t: t[0])
     rest, pieces = job.prompt, []
@@ -90,33 +89,32 @@ def apply_order(runtime: Any, job: GenerationJob, value: Sequence[str], values: 
 
 
 def apply_sampler(name: str) -> Apply:
-    def apply(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
-        sampler, _ = runtime.sampling_registry.resolve_sampler(value)  # aliases (k_euler) and case accepted
-        setattr(job, name, sampler.name)
+    def apply(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
+        setattr(job, name, lookup.sampler(value))  # aliases (k_euler) and case accepted
 
     return apply
 
 
-def apply_schedule_type(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
-    job.scheduler = runtime.sampling_registry.schedule_type(value).label
+def apply_schedule_type(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
+    job.scheduler = lookup.schedule_type(value)
 
 
-def apply_checkpoint(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
+def apply_checkpoint(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
     # A per-cell setting: the cell's generation loads it through the model manager (queue lock is held).
     try:
-        job.override_settings["sd_model_checkpoint"] = runtime.models.find(value).title
-    except KeyError as error:
+        job.override_settings["sd_model_checkpoint"] = lookup.checkpoint(value)
+    except ValueError as error:
         raise ValueError(f"X/Y/Z plot: unknown checkpoint {value!r}") from error
 
 
-def apply_vae(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
+def apply_vae(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
     name = value.strip()
     if name.lower() in ("auto", "automatic"):
         choice = "Automatic"
     elif name.lower() == "none":
         choice = "None"
     else:
-        known = [vae.name for vae in runtime.models.vaes()]
+        known = lookup.vae_names()
         # A1111 falls back to Automatic for an unknown VAE name, printing a warning.
         choice = next((k for k in known if k.lower() == name.lower()), None)
         if choice is None:
@@ -125,12 +123,12 @@ def apply_vae(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -
     job.override_settings["sd_vae"] = choice
 
 
-def apply_styles(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
+def apply_styles(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
     # A1111 splits on ',' without stripping, so " b" never matched a style; we strip the names.
     job.styles.extend(s.strip() for s in value.split(",") if s.strip())
 
 
-def apply_size(runtime: Any, job: GenerationJob, value: str, values: list[Any]) -> None:
+def apply_size(lookup: api.Lookup, job: GenerationJob, value: str, values: list[Any]) -> None:
     width, _, height = value.partition("x")
     try:
         job.width, job.height = int(width.strip()), int(height.strip())
@@ -379,7 +377,7 @@ def make_cell_job(p: JobContext, plot: Plot, index: tuple[int, int, int], fixed_
     if fixed_seeds:
         job.seed, job.subseed = p.seed, p.subseed
     for axis, i in ((plot.xs, ix), (plot.ys, iy), (plot.zs, iz)):
-        axis.option.apply(p.runtime, job, axis.values[i], axis.values)
+        axis.option.apply(p.lookup, job, axis.values[i], axis.values)
     xdim = len(plot.xs.values) if plot.xs.vary_seeds else 1
     ydim = len(plot.ys.values) if plot.ys.vary_seeds else 1
     offset = (ix if plot.xs.vary_seeds else 0) + (iy * xdim if plot.ys.vary_seeds else 0)
@@ -402,21 +400,17 @@ def check_plot(p: JobContext, plot: Plot, fixed_seeds: bool) -> None:
 
 
 def run_cells(p: JobContext, plot: Plot, fixed_seeds: bool) -> None:
-    progress = p.runtime.progress
     order = plot.index_order()
-    progress.job_count = len(order) * p.job.n_iter  # the whole plot is one progress bar
-    for number, index in enumerate(order):
-        if number:
-            progress.next_job()
-        if progress.interrupted:
-            plot.cells[index] = Cell()
-            continue
-        job = make_cell_job(p, plot, index, fixed_seeds)
-        # A failing cell stops the plot with its error; A1111 logs it and leaves the cell blank, which
-        # hides a broken setting behind a grid of blanks (values are checked before any cell runs).
-        result = p.process_images(job)
-        # A cell with several images shows the first, the batch's grid when there is one (as A1111).
-        plot.cells[index] = Cell(result.images[0] if result.images else None, result, job)
+    jobs = [make_cell_job(p, plot, index, fixed_seeds) for index in order]
+    # A failing cell stops the plot with its error; A1111 logs it and leaves the cell blank, which
+    # hides a broken setting behind a grid of blanks (values are checked before any cell runs).
+    results = p.run_jobs(jobs, job_count=len(order) * p.job.n_iter)  # the whole plot is one progress bar
+    for index, job, result in zip(order, jobs, results + [None] * (len(order) - len(results)), strict=True):
+        if result is None:
+            plot.cells[index] = Cell()  # not made: interrupted
+        else:
+            # A cell with several images shows the first, the batch's grid when there is one (as A1111).
+            plot.cells[index] = Cell(result.images[0] if result.images else None, result, job)
 
 
 def blank_like(plot: Plot, p: JobContext) -> Any:
@@ -444,12 +438,12 @@ def draw_grids(p: JobContext, plot: Plot, draw_legend: bool, margin: int) -> lis
         grid = image_grid(images, rows=len(ys.values))
         if draw_legend:
             width, height = images[0].size
-            grid = grids.draw_grid_annotations(
+            grid = api.draw_grid_annotations(
                 grid,
                 width,
                 height,
-                [[grids.GridAnnotation(t)] for t in xs.labels],
-                [[grids.GridAnnotation(t)] for t in ys.labels],
+                [[api.GridAnnotation(t)] for t in xs.labels],
+                [[api.GridAnnotation(t)] for t in ys.labels],
                 margin,
             )
         sub_grids.append(grid)
@@ -457,8 +451,8 @@ def draw_grids(p: JobContext, plot: Plot, draw_legend: bool, margin: int) -> lis
     main = image_grid(sub_grids, rows=1)
     if draw_legend:
         width, height = sub_grids[0].size
-        main = grids.draw_grid_annotations(
-            main, width, height, [[grids.GridAnnotation(t)] for t in zs.labels], [[grids.GridAnnotation()]]
+        main = api.draw_grid_annotations(
+            main, width, height, [[api.GridAnnotation(t)] for t in zs.labels], [[api.GridAnnotation()]]
         )
     return [main, *sub_grids]
 
@@ -488,10 +482,10 @@ def grid_infotexts(plot: Plot, fixed_seeds: bool) -> list[str]:
         sub_params = dict(params)
         if plot.zs.option.label != "Nothing":
             sub_params[plot.zs.option.label] = z  # A1111 tags each sub grid with its Z value
-        texts.append(grids.add_params(text, sub_params))
+        texts.append(api.add_params(text, sub_params))
     first = plot.cells[(0, 0, 0)].result
     main_text = first.infotexts[0] if first and first.infotexts else ""
-    return [grids.add_params(main_text, {**params, **plot.zs.params(fixed_seeds)}), *texts]
+    return [api.add_params(main_text, {**params, **plot.zs.params(fixed_seeds)}), *texts]
 
 
 def assemble(
@@ -521,7 +515,7 @@ def assemble(
         infotexts=texts[:keep],
         parameters=done[0].parameters if done else {},
         index_of_first_image=keep,
-        interrupted=bool(p.runtime.progress.interrupted),
+        interrupted=p.interrupted,
     )
     if include_lone_images:
         blank = blank_like(plot, p)
@@ -540,7 +534,7 @@ def save_grids(p: JobContext, result: GenerationResult, keep: int) -> None:
     prompt = result.prompts[0] if result.prompts else p.job.prompt
     seed = result.seeds[0] if result.seeds else p.seed
     for image, text in zip(result.images[:keep], result.infotexts[:keep], strict=True):
-        saved = grids.save_grid(p, image, "xyz_grid", text, prompt, seed)
+        saved = api.save_grid(p, image, "xyz_grid", text, prompt, seed)
         if saved:
             result.saved_paths.append(str(saved))
 
