@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modules.fields import Resolvers, declare, fields_of
+from modules.options import builtin_definitions
 
 MAX_SIDE = 4096
 MAX_BATCH = 64
@@ -64,6 +65,12 @@ def _script_args_are_json(value: list[Any]) -> None:
     # Script arguments arrive from JSON; anything else cannot be meant (and would reach extension code).
     if not all(isinstance(arg, str | int | float | bool | list | dict) or arg is None for arg in value):
         raise ValueError("must be a list of JSON values")
+
+
+def _setting(key: str) -> dict[str, Any]:
+    """A nullable job field taking the type and range of the setting it overrides for one job."""
+    spec = builtin_definitions()[key].spec
+    return {"kind": spec.kind, "nullable": True, "minimum": spec.minimum, "maximum": spec.maximum}
 
 
 @dataclass
@@ -227,22 +234,16 @@ class GenerationJob:
         infotext="Size-2",
         section="size",
     )
-    # The settings own these values' parameters-text keys (Clip skip, Eta, Sigma churn...): a text read
-    # back sets the setting, as in A1111.
+    # The settings own these values' ranges and parameters-text keys (Clip skip, Eta, Sigma churn...): a
+    # job's value overrides the setting for that job, and a text read back sets the setting, as in A1111.
     clip_skip: int | None = declare(
-        None, kind=int, nullable=True, minimum=1, maximum=12, api=False, label="Clip skip", section="sampling"
+        None, **_setting("CLIP_stop_at_last_layers"), api=False, label="Clip skip"
     )
-    eta: float | None = declare(None, kind=float, nullable=True, minimum=0, maximum=10, section="sampler")
-    s_churn: float | None = declare(
-        None, kind=float, nullable=True, minimum=0, maximum=100, section="sampler"
-    )
-    s_tmin: float | None = declare(
-        None, kind=float, nullable=True, minimum=0, maximum=1000, section="sampler"
-    )
-    s_tmax: float | None = declare(
-        None, kind=float, nullable=True, minimum=0, maximum=1000, section="sampler"
-    )
-    s_noise: float | None = declare(None, kind=float, nullable=True, minimum=0, maximum=10, section="sampler")
+    eta: float | None = declare(None, **_setting("eta_ancestral"))
+    s_churn: float | None = declare(None, **_setting("s_churn"))
+    s_tmin: float | None = declare(None, **_setting("s_tmin"))
+    s_tmax: float | None = declare(None, **_setting("s_tmax"))
+    s_noise: float | None = declare(None, **_setting("s_noise"))
     override_settings: dict[str, Any] = declare({}, api_default=None, section="settings")
     # hires fix (txt2img)
     enable_hr: bool = declare(
@@ -405,8 +406,7 @@ class GenerationJob:
         4,
         modes=IMG2IMG,
         minimum=0,
-        maximum=256,
-        ui_maximum=64,
+        maximum=64,
         step=1,
         api_default=None,
         label="Mask blur",
@@ -442,8 +442,7 @@ class GenerationJob:
         32,
         modes=IMG2IMG,
         minimum=0,
-        maximum=MAX_SIDE,
-        ui_maximum=256,
+        maximum=256,
         step=4,
         api_default=0,
         label="Only masked padding, pixels",
@@ -464,7 +463,7 @@ class GenerationJob:
         section="inpaint",
     )
     initial_noise_multiplier: float | None = declare(
-        None, kind=float, modes=IMG2IMG, nullable=True, minimum=0, maximum=1.5, section="img2img"
+        None, **_setting("initial_noise_multiplier"), modes=IMG2IMG
     )
     # a PIL image for depth checkpoints (otherwise estimated by a model in models/depth)
     depth_map: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="img2img")
