@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_sampler_overhead.py              # tiny model, 64 px, 20 steps
     .venv/bin/python bench/bench_sampler_overhead.py --sd15 --size 256 --steps 4
 
-The loop run is ``modules.processing.sampling.sample`` (schedules, CFG denoiser, padding, sampler,
+The loop run is ``modules.processing.sampling_pass.sample`` (schedules, CFG denoiser, padding, sampler,
 progress callback); the baseline is a bare ``unet(x, t, cond)`` with the same batch (2 = cond + uncond).
 """
 
@@ -18,7 +18,7 @@ import torch
 from modules.models.bundle import Arch, ModelBundle, scaled_linear_alphas_cumprod
 from modules.models.tiny import build_tiny_bundle
 from modules.options import Options
-from modules.processing import sampling
+from modules.processing import sampling_pass
 from modules.progress import Progress
 from modules.sampling.denoiser import ComposableConditioning, ScheduledConditioning
 from modules.sampling.registry import default_registry
@@ -71,7 +71,7 @@ def main() -> None:
     )
     plan = SimpleNamespace(bundle=bundle, job=job, settings=settings, extra={})
     latent = args.size // 8
-    request = sampling.SamplingRequest(
+    request = sampling_pass.SamplingRequest(
         conds=[ComposableConditioning(((ScheduledConditioning(((args.steps, cond),)), 1.0),))],
         unconds=[ScheduledConditioning(((args.steps, neg),))],
         shape=(4, latent, latent),
@@ -83,9 +83,9 @@ def main() -> None:
         cfg_scale=7.0,
     )
     with torch.inference_mode():
-        sampling.sample(runtime, plan, request)  # warm-up
+        sampling_pass.sample(runtime, plan, request)  # warm-up
         start = time.perf_counter()
-        sampling.sample(runtime, plan, request)
+        sampling_pass.sample(runtime, plan, request)
         loop = time.perf_counter() - start
         x = torch.randn(2, 4, latent, latent)
         c = torch.cat([cond.tokens, neg.tokens])

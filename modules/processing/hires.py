@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from modules.processing import image_cond, sampling, vae
-from modules.processing.conditioning import ConditioningBuilder
+from modules.processing import image_cond, sampling_pass, vae
 from modules.processing.job import GenerationJob
 from modules.processing.pipeline import Batch, JobPlan, make_encoder, schedule_length
+from modules.processing.prompt_conds import ConditioningBuilder
 from modules.prompting import extract_extra_networks
 
 DEFAULT_STRENGTH = 0.7
@@ -137,7 +137,7 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
     conds, unconds = builder.batch(prompts, negatives)
     init_latent = upscale(plan, latents, target_size(job), batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
-    request = sampling.SamplingRequest(
+    request = sampling_pass.SamplingRequest(
         conds=conds,
         unconds=unconds,
         shape=tuple(init_latent.shape[1:]),
@@ -153,4 +153,4 @@ def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor
         is_hires=True,
         image_cond=image_cond.txt2img_cond(plan.bundle, len(batch.seeds), tuple(init_latent.shape[-2:])),
     )
-    return sampling.sample(runtime, plan, request)
+    return sampling_pass.sample(runtime, plan, request)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from modules.processing import image_cond, imageops, sampling, vae
+from modules.processing import image_cond, imageops, sampling_pass, vae
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
@@ -88,7 +88,7 @@ def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any
     prepared = [prepare(job, image) for image in job.init_images]
     if len(prepared) == 1:
         prepared = prepared * job.batch_size
-    probe = sampling.SamplingRequest(
+    probe = sampling_pass.SamplingRequest(
         [],
         [],
         (0, 0, 0),
@@ -109,7 +109,7 @@ def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any
         job,
         settings,
         mode="img2img",
-        schedule_steps=sampling.steps_run(probe),
+        schedule_steps=sampling_pass.steps_run(probe),
     )
     plan.generate = generate_images
     plan.extra.update(infotext_params(job))
@@ -167,7 +167,7 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[Prepa
     if strength(job) == 0:
         # Strength 0 means "unchanged": return the input through encode/decode without any sampling.
         return init_latent
-    request = sampling.SamplingRequest(
+    request = sampling_pass.SamplingRequest(
         conds=conds,
         unconds=unconds,
         shape=tuple(init_latent.shape[1:]),
@@ -184,7 +184,7 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[Prepa
         image_cond=make_image_cond(runtime, plan, prepared, latent_hw, generator),
         latent_mask=mask,
     )
-    return sampling.sample(runtime, plan, request)
+    return sampling_pass.sample(runtime, plan, request)
 
 
 def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:

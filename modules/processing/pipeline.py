@@ -18,8 +18,8 @@ from modules.extensions.payloads import ImageSavedParams, PostprocessImageArgs
 from modules.models.bundle import ModelBundle
 from modules.processing import seeds as seeding
 from modules.processing import vae
-from modules.processing.conditioning import ConditioningBuilder
 from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.prompt_conds import ConditioningBuilder
 
 if TYPE_CHECKING:
     from modules.lookup import Lookup

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modules.processing import hires, image_cond, sampling
+from modules.processing import hires, image_cond, sampling_pass
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
@@ -44,7 +44,7 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch) -> Any:
     conds, unconds = plan.conditioning.batch(batch.prompts, batch.negative_prompts)
     factor = bundle.vae_scale_factor
     latent_hw = (job.height // factor, job.width // factor)
-    request = sampling.SamplingRequest(
+    request = sampling_pass.SamplingRequest(
         conds=conds,
         unconds=unconds,
         shape=(bundle.latent_channels, *latent_hw),
@@ -56,4 +56,4 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch) -> Any:
         cfg_scale=job.cfg_scale,
         image_cond=image_cond.txt2img_cond(bundle, len(batch.seeds), latent_hw),
     )
-    return sampling.sample(runtime, plan, request)
+    return sampling_pass.sample(runtime, plan, request)

@@ -97,14 +97,14 @@ def test_unknown_name_is_noted_and_generation_continues(runtime, tiny_bundle):
 
 
 def test_model_restored_when_the_job_fails(runtime, tiny_bundle, monkeypatch):
-    from modules.processing import sampling
+    from modules.processing import sampling_pass
 
     before = h.state_of(tiny_bundle)
 
     def explode(*args, **kwargs):
         raise RuntimeError("sampler failed")
 
-    monkeypatch.setattr(sampling, "sample", explode)
+    monkeypatch.setattr(sampling_pass, "sample", explode)
     with pytest.raises(RuntimeError, match="sampler failed"):
         runtime.txt2img(job("a cat <lora:both:1>"))
     h.assert_same_state(before, tiny_bundle)
