@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_sampler_overhead.py              # tiny model, 64 px, 20 steps
     .venv/bin/python bench/bench_sampler_overhead.py --sd15 --size 256 --steps 4
 
-The loop run is ``modules.processing.sampling_pass.sample`` (schedules, CFG denoiser, padding, sampler,
+The loop run is ``modules.processing.sampling_pass.run_pass`` (schedules, CFG denoiser, padding, sampler,
 progress callback); the baseline is a bare ``unet(x, t, cond)`` with the same batch (2 = cond + uncond).
 """
 
@@ -68,24 +68,24 @@ def main() -> None:
         s_tmin=None,
         s_tmax=None,
         s_noise=None,
+        cfg_scale=7.0,
     )
     plan = SimpleNamespace(bundle=bundle, job=job, settings=settings, extra={})
+    sampling = sampling_pass.plan_pass(
+        runtime, bundle, job, settings, steps=args.steps, sampler_name=args.sampler, scheduler="Automatic"
+    )
     latent = args.size // 8
-    request = sampling_pass.SamplingRequest(
+    batch = sampling_pass.BatchInput(
         conds=[ComposableConditioning(((ScheduledConditioning(((args.steps, cond),)), 1.0),))],
         unconds=[ScheduledConditioning(((args.steps, neg),))],
         shape=(4, latent, latent),
         seeds=[1],
         subseeds=[1],
-        steps=args.steps,
-        sampler_name=args.sampler,
-        scheduler="Automatic",
-        cfg_scale=7.0,
     )
     with torch.inference_mode():
-        sampling_pass.sample(runtime, plan, request)  # warm-up
+        sampling_pass.run_pass(runtime, plan, sampling, batch)  # warm-up
         start = time.perf_counter()
-        sampling_pass.sample(runtime, plan, request)
+        sampling_pass.run_pass(runtime, plan, sampling, batch)
         loop = time.perf_counter() - start
         x = torch.randn(2, 4, latent, latent)
         c = torch.cat([cond.tokens, neg.tokens])

@@ -4,7 +4,7 @@ img2img-like pass that has its own steps, denoising strength, sampler and prompt
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -12,9 +12,12 @@ from PIL import Image
 
 from modules.processing import image_cond, sampling_pass, vae
 from modules.processing.job import GenerationJob
-from modules.processing.pipeline import Batch, JobPlan, make_encoder, schedule_length
+from modules.processing.pipeline import Batch, JobPlan, make_encoder
 from modules.processing.prompt_conds import ConditioningBuilder
 from modules.prompting import extract_extra_networks
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 DEFAULT_STRENGTH = 0.7
 
@@ -120,37 +123,60 @@ def upscale(plan: JobPlan, latents: torch.Tensor, size: HiresSize, seed: int) ->
     ]
 
 
-def second_pass(runtime: Any, plan: JobPlan, batch: Batch, latents: torch.Tensor) -> torch.Tensor:
+@dataclass
+class SecondPass:
+    """The hires pass, planned once per job: its sampling plan, size and prompt schedules."""
+
+    sampling: sampling_pass.SamplingPlan
+    size: HiresSize
+    conditioning: ConditioningBuilder
+
+
+def plan_second_pass(runtime: Runtime, plan: JobPlan) -> SecondPass:
+    """Plan the hires pass and add its parameters-text pairs to the job's."""
     job, settings = plan.job, plan.settings
-    steps = job.hr_second_pass_steps or job.steps
     sampler_name, scheduler = hires_sampler(job)
+    sampling = sampling_pass.plan_pass(
+        runtime,
+        plan.bundle,
+        job,
+        settings,
+        steps=job.hr_second_pass_steps or job.steps,
+        sampler_name=sampler_name,
+        scheduler=scheduler,
+        strength=strength(job),
+        fix_steps=True,
+        is_hires=True,
+    )
     # The second pass's prompt schedule sees fractions 1.0..2.0 and integers from steps + 1 (A1111).
     builder = ConditioningBuilder(
         make_encoder(runtime, plan.bundle, job, settings),
-        schedule_length(runtime, job.sampler_name, job.scheduler, job.steps),
-        hires_steps=schedule_length(runtime, sampler_name, scheduler, steps),
+        plan.first_pass.schedule_steps,
+        hires_steps=sampling.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
+    plan.extra.update(infotext_params(job))
+    plan.extra.update({k: v for k, v in sampling.infotext.items() if k not in plan.extra})
+    return SecondPass(sampling, target_size(job), builder)
+
+
+def run_second_pass(
+    runtime: Runtime, plan: JobPlan, second: SecondPass, batch: Batch, latents: torch.Tensor
+) -> torch.Tensor:
+    job = plan.job
     # The batch's prompts are already free of <lora:...> tags; a separate hires prompt is stripped here.
     prompts = [extract_extra_networks(job.hr_prompt)[0] if job.hr_prompt else p for p in batch.prompts]
     negatives = [job.hr_negative_prompt or n for n in batch.negative_prompts]
-    conds, unconds = builder.batch(prompts, negatives)
-    init_latent = upscale(plan, latents, target_size(job), batch.seeds[0])
+    conds, unconds = second.conditioning.batch(prompts, negatives)
+    init_latent = upscale(plan, latents, second.size, batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
-    request = sampling_pass.SamplingRequest(
+    batch_input = sampling_pass.BatchInput(
         conds=conds,
         unconds=unconds,
         shape=tuple(init_latent.shape[1:]),
         seeds=batch.seeds,
         subseeds=batch.subseeds,
-        steps=steps,
-        sampler_name=sampler_name,
-        scheduler=scheduler,
-        cfg_scale=job.cfg_scale,
         init_latent=init_latent,
-        denoising_strength=strength(job),
-        fix_steps=True,
-        is_hires=True,
         image_cond=image_cond.txt2img_cond(plan.bundle, len(batch.seeds), tuple(init_latent.shape[-2:])),
     )
-    return sampling_pass.sample(runtime, plan, request)
+    return sampling_pass.run_pass(runtime, plan, second.sampling, batch_input)

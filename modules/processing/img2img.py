@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from PIL import Image
 from modules.processing import image_cond, imageops, sampling_pass, vae
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 DEFAULT_STRENGTH = 0.75
 MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
@@ -77,40 +80,33 @@ def validate(job: GenerationJob) -> None:
         raise ValueError(f"inpainting_fill must be 0..3 (got {job.inpainting_fill})")
 
 
-def generate(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+def generate(runtime: Runtime, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     if job.script_name and job.script_name != "None":
         return run_selected_script(runtime, job, settings, "img2img", generate_images)
     return generate_images(runtime, job, settings)
 
 
-def generate_images(runtime: Any, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
+def generate_images(runtime: Runtime, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     validate(job)
     prepared = [prepare(job, image) for image in job.init_images]
     if len(prepared) == 1:
         prepared = prepared * job.batch_size
-    probe = sampling_pass.SamplingRequest(
-        [],
-        [],
-        (0, 0, 0),
-        [],
-        [],
-        job.steps,
-        job.sampler_name,
-        job.scheduler,
-        job.cfg_scale,
-        init_latent=torch.zeros(1),
-        denoising_strength=strength(job),
-        fix_steps=bool(settings["img2img_fix_steps"]),
-    )
-    # The prompt schedule counts the steps of the shortened run, so [a:b:0.5] switches halfway through it.
-    plan = plan_job(
+    bundle = runtime.model(settings)
+    # The pass runs the tail of a longer schedule; prompt schedules count its steps, so [a:b:0.5]
+    # switches halfway through what actually runs.
+    first_pass = sampling_pass.plan_pass(
         runtime,
-        runtime.model(settings),
+        bundle,
         job,
         settings,
-        mode="img2img",
-        schedule_steps=sampling_pass.steps_run(probe),
+        steps=job.steps,
+        sampler_name=job.sampler_name,
+        scheduler=job.scheduler,
+        strength=strength(job),
+        fix_steps=bool(settings["img2img_fix_steps"]),
+        noise_multiplier=job.initial_noise_multiplier or float(settings["initial_noise_multiplier"]),
     )
+    plan = plan_job(runtime, bundle, job, settings, first_pass, mode="img2img")
     plan.generate = generate_images
     plan.extra.update(infotext_params(job))
     overlay = bool(settings["img2img_overlay_original"])
@@ -150,7 +146,9 @@ def paste_back(prepared: list[PreparedImage], overlay: bool):  # noqa: ANN201 - 
     return postprocess
 
 
-def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[PreparedImage]) -> torch.Tensor:
+def sample_batch(
+    runtime: Runtime, plan: JobPlan, batch: Batch, prepared: list[PreparedImage]
+) -> torch.Tensor:
     job, bundle, settings = plan.job, plan.bundle, plan.settings
     generator = torch.Generator().manual_seed(batch.seeds[0])
     images = [p.image for p in prepared]
@@ -167,24 +165,17 @@ def sample_batch(runtime: Any, plan: JobPlan, batch: Batch, prepared: list[Prepa
     if strength(job) == 0:
         # Strength 0 means "unchanged": return the input through encode/decode without any sampling.
         return init_latent
-    request = sampling_pass.SamplingRequest(
+    batch_input = sampling_pass.BatchInput(
         conds=conds,
         unconds=unconds,
         shape=tuple(init_latent.shape[1:]),
         seeds=batch.seeds,
         subseeds=batch.subseeds,
-        steps=job.steps,
-        sampler_name=job.sampler_name,
-        scheduler=job.scheduler,
-        cfg_scale=job.cfg_scale,
         init_latent=init_latent,
-        denoising_strength=strength(job),
-        fix_steps=bool(settings["img2img_fix_steps"]),
-        noise_multiplier=job.initial_noise_multiplier or float(settings["initial_noise_multiplier"]),
         image_cond=make_image_cond(runtime, plan, prepared, latent_hw, generator),
         latent_mask=mask,
     )
-    return sampling_pass.sample(runtime, plan, request)
+    return sampling_pass.run_pass(runtime, plan, plan.first_pass, batch_input)
 
 
 def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:

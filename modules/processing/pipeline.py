@@ -24,6 +24,7 @@ from modules.processing.prompt_conds import ConditioningBuilder
 if TYPE_CHECKING:
     from modules.lookup import Lookup
     from modules.paths import Paths
+    from modules.processing.sampling_pass import SamplingPlan
     from modules.progress import Progress
     from modules.runtime import Runtime
 
@@ -67,6 +68,7 @@ class JobPlan:
     extra_images: list[Any] = field(default_factory=list)  # shown after the results (e.g. the depth map)
     generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
     comments: list[str] = field(default_factory=list)  # notes for the user, shown with the result
+    first_pass: SamplingPlan | None = None  # the planned (first) sampling pass
 
     @property
     def extra_generation_params(self) -> dict[str, Any]:
@@ -201,16 +203,6 @@ class JobPlan:
         return params
 
 
-def schedule_length(runtime: Any, sampler_name: str, scheduler: str | None, steps: int) -> int:
-    """The step count prompt schedules are built on; also fails fast on an unknown sampler name.
-
-    A1111 compatibility: its denoiser counts model calls, and second-order samplers (Heun, DPM2, DPM++ SDE,
-    ...) call the model twice per step, so their schedules are built over twice the steps.
-    """
-    sampler, _ = runtime.sampling_registry.resolve_sampler(sampler_name, scheduler)
-    return steps * 2 if sampler.second_order else steps
-
-
 def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> Any:
     from modules.conditioning import PromptEncoder
 
@@ -224,22 +216,21 @@ def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings
 
 
 def plan_job(
-    runtime: Any,
+    runtime: Runtime,
     bundle: ModelBundle,
     job: GenerationJob,
     settings: Mapping[str, Any],
+    first_pass: SamplingPlan,
     mode: str = "txt2img",
-    schedule_steps: int | None = None,
 ) -> JobPlan:
-    """Resolve seeds and prompts; ``schedule_steps`` is the step count prompt schedules are built on
-    (before the second-order doubling, see ``schedule_length``)."""
+    """Resolve seeds and prompts; prompt schedules count the first pass's model calls."""
     count = job.batch_size * job.n_iter
     seed = seeding.resolve_seed(job.seed)
     subseed = seeding.resolve_seed(job.subseed)
     all_seeds = seeding.all_seeds(seed, count)
     builder = ConditioningBuilder(
         make_encoder(runtime, bundle, job, settings),
-        schedule_length(runtime, job.sampler_name, job.scheduler, schedule_steps or job.steps),
+        first_pass.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
     return JobPlan(
@@ -254,7 +245,9 @@ def plan_job(
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
         mode=mode,
+        extra=dict(first_pass.infotext),
         runtime=runtime,
+        first_pass=first_pass,
     )
 
 
@@ -276,8 +269,21 @@ def run_selected_script(
     generate: Callable[[Any, GenerationJob, Mapping[str, Any]], GenerationResult],
 ) -> GenerationResult:
     """A selectable script (X/Y/Z plot, prompt matrix...) runs the job its own way, or falls through."""
+    from modules.processing.sampling_pass import plan_pass
+
     script = runtime.scripts.find(job.script_name, is_img2img=mode == "img2img")
-    plan = plan_job(runtime, runtime.model(settings), job, settings, mode=mode)
+    bundle = runtime.model(settings)
+    # The script's own plan (what it sees as ``p``); the jobs it runs plan their passes themselves.
+    first_pass = plan_pass(
+        runtime,
+        bundle,
+        job,
+        settings,
+        steps=job.steps,
+        sampler_name=job.sampler_name,
+        scheduler=job.scheduler,
+    )
+    plan = plan_job(runtime, bundle, job, settings, first_pass, mode=mode)
     plan.generate = generate
     result = script.run(plan, *job.script_args)
     return result if result is not None else generate(runtime, job, settings)

@@ -1,4 +1,6 @@
-"""One batch's sampling run: seeded noise, sigmas, the CFG denoiser and the sampler, with progress.
+"""A sampling pass: planned once (``plan_pass``: sampler, schedule, sigmas, options, noise source and
+the parameters-text pairs it adds), then run per batch (``run_pass``: seeded noise, the CFG denoiser and
+the sampler, with progress).
 
 Interrupt/Skip stop between model calls; the latest latent is then returned, so what was made so far
 is still decoded and shown, as users expect.
@@ -6,43 +8,71 @@ is still decoded and shown, as users expect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from modules.models.bundle import Arch
+from modules.models.bundle import Arch, ModelBundle
+from modules.processing.job import GenerationJob
 from modules.processing.vae import approximate_preview
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
-from modules.sampling.denoiser import AfterCFG, CFGDenoiser, DenoiserHooks, SamplingInterrupted, UNetApply
+from modules.sampling.denoiser import (
+    AfterCFG,
+    CFGDenoiser,
+    ComposableConditioning,
+    DenoiserHooks,
+    SamplingInterrupted,
+    ScheduledConditioning,
+    UNetApply,
+)
 from modules.sampling.model_wrap import make_denoiser
+from modules.sampling.registry import SamplerInfo, ScheduleTypeInfo
 from modules.sampling.rng import ImageNoiseSampler, ImageRNG
 from modules.sampling.sigmas import ModelSchedule
+
+if TYPE_CHECKING:
+    from modules.processing.pipeline import JobPlan
+    from modules.runtime import Runtime
 
 RNG_SOURCES = {"CPU": "cpu", "GPU": "gpu", "NV": "nv"}
 
 
-@dataclass
-class SamplingRequest:
-    """What one batch's run needs beyond the model: conditioning, noise seeds and sampler choice."""
+@dataclass(frozen=True)
+class SamplingPlan:
+    """One sampling pass, resolved once before any batch runs: sampler, schedule, the sigmas walked,
+    the sampler's options, the noise source and the parameters-text pairs the pass contributes."""
 
-    conds: list[Any]
-    unconds: list[Any]
-    shape: tuple[int, int, int]
+    sampler: SamplerInfo
+    schedule: ScheduleTypeInfo
+    model_schedule: ModelSchedule
+    sigmas: torch.Tensor  # the sigmas this pass walks (img2img: the tail of a longer schedule)
+    schedule_steps: int  # what prompt schedules are built on: model calls per pass (A1111 counts calls)
+    options: dict[str, Any]
+    cfg_scale: float
+    rng_source: str
+    eta_noise_seed_delta: int
+    noise_multiplier: float = 1.0
+    infotext: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps_run(self) -> int:
+        return len(self.sigmas) - 1
+
+
+@dataclass
+class BatchInput:
+    """What one batch brings to a pass: conditioning, seeds and (img2img) the latents it starts from."""
+
+    conds: list[ComposableConditioning]
+    unconds: list[ScheduledConditioning]
+    shape: tuple[int, ...]  # one latent's (channels, height, width)
     seeds: list[int]
     subseeds: list[int]
-    steps: int
-    sampler_name: str
-    scheduler: str
-    cfg_scale: float
-    # img2img: start from these latents at a fraction of the schedule instead of pure noise
     init_latent: torch.Tensor | None = None
-    denoising_strength: float = 1.0
-    fix_steps: bool = False  # run exactly `steps` steps (hires pass; A1111's img2img_fix_steps option)
-    noise_multiplier: float = 1.0
     image_cond: torch.Tensor | None = None
-    is_hires: bool = False  # the hires fix's second pass: its schedule type is recorded as "Hires ..."
     # inpainting: 1 = repaint, [1 or B, 1, h, w] at latent size; the rest is held to init_latent
     latent_mask: torch.Tensor | None = None
 
@@ -54,22 +84,62 @@ def img2img_steps(steps: int, strength: float, fix_steps: bool) -> tuple[int, in
     return steps, int(min(strength, 0.999) * steps)
 
 
-def steps_run(request: SamplingRequest) -> int:
-    """How many sampler steps the request takes (what its prompt schedules count)."""
-    if request.init_latent is None:
-        return request.steps
-    return img2img_steps(request.steps, request.denoising_strength, request.fix_steps)[1] + 1
-
-
-def resolve(runtime: Any, sampler_name: str, scheduler: str | None) -> tuple[Any, Any]:
-    return runtime.sampling_registry.resolve_sampler(sampler_name, scheduler)
-
-
-def model_schedule(bundle: Any) -> ModelSchedule:
+def model_schedule(bundle: ModelBundle) -> ModelSchedule:
     return ModelSchedule.from_alphas_cumprod(bundle.alphas_cumprod, is_sdxl=bundle.arch is Arch.SDXL)
 
 
-def sampler_options(sampler: Any, job: Any, settings: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def plan_pass(
+    runtime: Runtime,
+    bundle: ModelBundle,
+    job: GenerationJob,
+    settings: Mapping[str, Any],
+    *,
+    steps: int,
+    sampler_name: str,
+    scheduler: str | None,
+    strength: float | None = None,
+    fix_steps: bool = False,
+    noise_multiplier: float = 1.0,
+    is_hires: bool = False,
+) -> SamplingPlan:
+    """Resolve a pass (fails fast on an unknown sampler or schedule). ``strength`` set means the pass
+    starts from an image (img2img, hires): it runs the last part of a schedule, as A1111 does."""
+    sampler, schedule = runtime.sampling_registry.resolve_sampler(sampler_name, scheduler)
+    table = model_schedule(bundle)
+    if strength is None:
+        sigmas = sampling_registry.build_sigmas(sampler, schedule, steps, table)
+    else:
+        length, t_enc = img2img_steps(steps, strength, fix_steps)
+        sigmas = sampling_registry.build_sigmas(sampler, schedule, length, table)[length - t_enc - 1 :]
+    run = len(sigmas) - 1
+    options, infotext = sampler_options(sampler, job, settings)
+    if not is_hires and (scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
+        infotext["Schedule type"] = schedule.label
+    ensd = int(settings["eta_noise_seed_delta"] or 0)
+    if ensd and sampler.uses_ensd:
+        infotext["ENSD"] = ensd
+    if strength is not None and noise_multiplier != 1.0:
+        infotext["Noise multiplier"] = noise_multiplier
+    return SamplingPlan(
+        sampler=sampler,
+        schedule=schedule,
+        model_schedule=table,
+        sigmas=sigmas,
+        # A1111 compatibility: second-order samplers call the model twice per step and its denoiser
+        # counts calls, so their prompt schedules span twice the steps.
+        schedule_steps=run * 2 if sampler.second_order else run,
+        options=options,
+        cfg_scale=job.cfg_scale,
+        rng_source=RNG_SOURCES[settings["randn_source"]],
+        eta_noise_seed_delta=ensd,
+        noise_multiplier=noise_multiplier,
+        infotext=infotext,
+    )
+
+
+def sampler_options(
+    sampler: SamplerInfo, job: GenerationJob, settings: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Keyword options for the sampler function, and the infotext pairs that record non-defaults."""
     options: dict[str, Any] = dict(sampler.options)
     infotext: dict[str, Any] = {}
@@ -97,67 +167,52 @@ def sampler_options(sampler: Any, job: Any, settings: Any) -> tuple[dict[str, An
     return options, infotext
 
 
-def sample(runtime: Any, plan: Any, request: SamplingRequest) -> torch.Tensor:
-    bundle, job, settings = plan.bundle, plan.job, plan.settings
-    sampler, schedule = resolve(runtime, request.sampler_name, request.scheduler)
-    schedule_table = model_schedule(bundle)
-    full_sigmas = sigmas = sampling_registry.build_sigmas(sampler, schedule, request.steps, schedule_table)
-    if request.init_latent is not None:
-        # A1111 compatibility: img2img runs the last t_enc + 1 steps of a schedule.
-        steps, t_enc = img2img_steps(request.steps, request.denoising_strength, request.fix_steps)
-        full_sigmas = sampling_registry.build_sigmas(sampler, schedule, steps, schedule_table)
-        sigmas = full_sigmas[steps - t_enc - 1 :]
-    ensd = int(settings["eta_noise_seed_delta"] or 0)
+def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: BatchInput) -> torch.Tensor:
+    """Sample one batch through a planned pass: noise, the CFG denoiser, the sampler."""
+    bundle, job = plan.bundle, plan.job
+    sigmas = sampling.sigmas
     rng = ImageRNG(
-        request.shape,
-        request.seeds,
-        request.subseeds,
+        batch.shape,
+        batch.seeds,
+        batch.subseeds,
         job.subseed_strength,
         job.seed_resize_from_h,
         job.seed_resize_from_w,
-        source=RNG_SOURCES[settings["randn_source"]],
-        eta_noise_seed_delta=ensd,
+        source=sampling.rng_source,
+        eta_noise_seed_delta=sampling.eta_noise_seed_delta,
         latent_factor=bundle.vae_scale_factor,
     )
     noise = rng.first()
-    if request.init_latent is None:
-        x = noise * sampling_registry.initial_noise_scale(sampler, float(sigmas[0]))
+    if batch.init_latent is None:
+        x = noise * sampling_registry.initial_noise_scale(sampling.sampler, float(sigmas[0]))
     else:
-        if request.noise_multiplier != 1.0:
-            plan.extra["Noise multiplier"] = request.noise_multiplier
-        x = request.init_latent + noise * request.noise_multiplier * sigmas[0]
-    options, infotext = sampler_options(sampler, job, settings)
-    plan.extra.update(infotext)
-    if not request.is_hires and (
-        request.scheduler not in (None, "", "Automatic") or schedule.name != "uniform"
-    ):
-        plan.extra["Schedule type"] = schedule.label
-    if ensd and sampler.uses_ensd:
-        plan.extra["ENSD"] = ensd
+        x = batch.init_latent + noise * sampling.noise_multiplier * sigmas[0]
     noise_sampler = (
-        BrownianNoiseSampler(x, *sigma_range(sigmas), seeds=request.seeds)
-        if sampler.brownian_noise
+        BrownianNoiseSampler(x, *sigma_range(sigmas), seeds=batch.seeds)
+        if sampling.sampler.brownian_noise
         else ImageNoiseSampler(rng)
     )
     time_ids = None
     if bundle.arch is Arch.SDXL:
-        h, w = request.shape[1] * bundle.vae_scale_factor, request.shape[2] * bundle.vae_scale_factor
-        time_ids = torch.tensor([[h, w, 0, 0, h, w]] * len(request.seeds), dtype=torch.float32)
+        h, w = batch.shape[1] * bundle.vae_scale_factor, batch.shape[2] * bundle.vae_scale_factor
+        time_ids = torch.tensor([[h, w, 0, 0, h, w]] * len(batch.seeds), dtype=torch.float32)
     denoiser = CFGDenoiser(
-        make_denoiser(sampler.denoiser, UNetApply(bundle), schedule_table, bundle.prediction_type),
-        request.conds,
-        request.unconds,
-        request.cfg_scale,
+        make_denoiser(
+            sampling.sampler.denoiser, UNetApply(bundle), sampling.model_schedule, bundle.prediction_type
+        ),
+        batch.conds,
+        batch.unconds,
+        sampling.cfg_scale,
         len(sigmas) - 1,
-        image_cond=request.image_cond,
+        image_cond=batch.image_cond,
         time_ids=time_ids,
         should_stop=runtime.progress.should_stop,
-        hooks=denoiser_hooks(runtime, request),
+        hooks=denoiser_hooks(runtime, batch),
         dtype=bundle.dtype,
     )
-    samples = run_sampler(runtime, plan, sampler, denoiser, x, sigmas, noise_sampler, options)
-    if request.latent_mask is not None:
-        samples = hold_unmasked(samples, request.init_latent, request.latent_mask)
+    samples = run_sampler(runtime, plan, sampling, denoiser, x, noise_sampler)
+    if batch.latent_mask is not None:
+        samples = hold_unmasked(samples, batch.init_latent, batch.latent_mask)
     return samples
 
 
@@ -166,12 +221,12 @@ def hold_unmasked(x: torch.Tensor, init_latent: torch.Tensor, mask: torch.Tensor
     return init_latent * (1 - mask) + x * mask
 
 
-def denoiser_hooks(runtime: Any, request: SamplingRequest) -> DenoiserHooks:
+def denoiser_hooks(runtime: Runtime, batch: BatchInput) -> DenoiserHooks:
     """The run's hooks: inpainting's latent blend first, then the extensions' (as A1111 orders them)."""
     extension_hooks = getattr(runtime, "denoiser_hooks", None) or DenoiserHooks()
     hooks = DenoiserHooks(list(extension_hooks.before_step), list(extension_hooks.after_cfg))
-    if request.latent_mask is not None:
-        init, mask = request.init_latent, request.latent_mask
+    if batch.latent_mask is not None:
+        init, mask = batch.init_latent, batch.latent_mask
 
         def blend(after: AfterCFG) -> None:
             after.denoised = hold_unmasked(after.denoised, init, mask)
@@ -181,16 +236,14 @@ def denoiser_hooks(runtime: Any, request: SamplingRequest) -> DenoiserHooks:
 
 
 def run_sampler(
-    runtime: Any,
-    plan: Any,
-    sampler: Any,
+    runtime: Runtime,
+    plan: JobPlan,
+    sampling: SamplingPlan,
     denoiser: CFGDenoiser,
     x: torch.Tensor,
-    sigmas: torch.Tensor,
     noise_sampler: Any,
-    options: dict[str, Any],
 ) -> torch.Tensor:
-    progress, settings = runtime.progress, plan.settings
+    progress, settings, sigmas = runtime.progress, plan.settings, sampling.sigmas
     total = len(sigmas) - 1
     latest = {"x": x}
     every = int(settings["show_progress_every_n_steps"]) if settings["live_previews_enable"] else 0
@@ -204,8 +257,14 @@ def run_sampler(
 
     progress.set_step(0, total)
     try:
-        result = sampler.function(
-            denoiser, x, sigmas, extra_args={}, callback=callback, noise_sampler=noise_sampler, **options
+        result = sampling.sampler.function(
+            denoiser,
+            x,
+            sigmas,
+            extra_args={},
+            callback=callback,
+            noise_sampler=noise_sampler,
+            **sampling.options,
         )
     except SamplingInterrupted:
         result = latest["x"]

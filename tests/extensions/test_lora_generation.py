@@ -104,7 +104,7 @@ def test_model_restored_when_the_job_fails(runtime, tiny_bundle, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("sampler failed")
 
-    monkeypatch.setattr(sampling_pass, "sample", explode)
+    monkeypatch.setattr(sampling_pass, "run_pass", explode)
     with pytest.raises(RuntimeError, match="sampler failed"):
         runtime.txt2img(job("a cat <lora:both:1>"))
     h.assert_same_state(before, tiny_bundle)
