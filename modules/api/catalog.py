@@ -111,13 +111,13 @@ def current_checkpoint_title(runtime: Any) -> str | None:
 def loras(runtime: Any) -> list[dict[str, Any]]:
     """[{name, alias, path, metadata}] from the LoRA extension (none when it is disabled)."""
     network = runtime.extensions.extra_networks.get("lora")
-    return network.extra["items"](runtime) if network is not None else []
+    return network.extra["items"](runtime.paths) if network is not None else []
 
 
 def refresh_loras(runtime: Any) -> None:
     network = runtime.extensions.extra_networks.get("lora")
     if network is not None:
-        network.extra["refresh"](runtime)
+        network.extra["refresh"](runtime.paths)
 
 
 def embeddings(runtime: Any) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from modules.grids import GridAnnotation, add_params, draw_grid_annotations, dra
 from modules.images import image_grid
 from modules.lookup import Lookup
 from modules.options import OptionInfo
+from modules.paths import Paths
 from modules.processing.job import GenerationJob, GenerationResult, MaskedContent, ResizeMode
 from modules.processing.pipeline import JobPlan
 from modules.sampling.denoiser import AfterCFG, DenoiserStep
@@ -33,7 +34,7 @@ API_VERSION = "1.1"
 
 __all__ = [
     "API_VERSION", "AfterCFG", "AlwaysVisible", "Callback", "DenoiserStep", "ExtraNetwork", "GenerationJob",
-    "GenerationResult", "GridAnnotation", "ImageSavedParams", "JobContext", "Lookup", "MaskedContent", "OptionInfo",
+    "GenerationResult", "GridAnnotation", "ImageSavedParams", "JobContext", "Lookup", "MaskedContent", "OptionInfo", "Paths",
     "PostprocessImageArgs", "ResizeMode", "Script", "add_params", "draw_grid_annotations",
     "draw_prompt_matrix", "image_grid", "on_after_cfg", "on_app_started", "on_before_image_saved",
     "on_cfg_denoiser", "on_image_saved", "on_infotext_pasted", "on_model_loaded", "on_ui_settings",

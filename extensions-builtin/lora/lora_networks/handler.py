@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from modules.extensions.api import Paths
+
 from .files import LoraFile, LoraLibrary
 from .patcher import Network, Patcher
 from .requests import LoraRequest, parse_args
@@ -32,8 +34,8 @@ class LoraHandler:
         self._libraries: dict[tuple[Path, ...], LoraLibrary] = {}
         self._requested: dict[str, list[Any]] = {}
 
-    def library(self, runtime: Any) -> LoraLibrary:
-        folders = (Path(runtime.paths.lora_dir), self.bundled_folder)
+    def library(self, paths: Paths) -> LoraLibrary:
+        folders = (Path(paths.lora_dir), self.bundled_folder)
         if folders not in self._libraries:
             self._libraries[folders] = LoraLibrary(list(folders))
         return self._libraries[folders]
@@ -41,7 +43,7 @@ class LoraHandler:
     def activate(self, p: Any, tag: str, calls: list[Any]) -> None:
         self._requested[tag] = list(calls)
         requests = self._requests(p, [c for tag_calls in self._requested.values() for c in tag_calls])
-        library = self.library(p.runtime)
+        library = self.library(p.paths)
         found: list[tuple[LoraRequest, LoraFile]] = []
         missing: list[str] = []
         for request in requests:

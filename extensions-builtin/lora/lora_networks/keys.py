@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from modules.models.convert import unet_to_original
+from modules.extensions.api import unet_keys_to_original
 
 PATCHABLE = (torch.nn.Linear, torch.nn.Conv2d)
 
@@ -35,7 +35,7 @@ def _kohya(prefix: str, module_path: str) -> str:
 def _unet_targets(unet: torch.nn.Module) -> dict[str, Target]:
     modules = {name: m for name, m in unet.named_modules() if isinstance(m, PATCHABLE)}
     targets = {_kohya("lora_unet_", name): Target(m, "unet", name) for name, m in modules.items()}
-    original = unet_to_original({f"{name}.weight": name for name in modules})
+    original = unet_keys_to_original({f"{name}.weight": name for name in modules})
     for original_key, name in original.items():
         targets.setdefault(
             _kohya("lora_unet_", original_key.removesuffix(".weight")), targets[_kohya("lora_unet_", name)]
