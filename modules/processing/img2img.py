@@ -22,6 +22,7 @@ from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
 if TYPE_CHECKING:
+    from modules.models.bundle import ModelBundle
     from modules.runtime import Runtime
 
 DEFAULT_STRENGTH = 0.75
@@ -178,7 +179,7 @@ def sample_batch(
     return sampling_pass.run_pass(runtime, plan, plan.first_pass, batch_input)
 
 
-def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:
+def encode_and_upscale(bundle: ModelBundle, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:
     """Resize mode 3: encode at the input's own size, then upscale the latents bilinearly."""
     factor = bundle.vae_scale_factor
     latents = []
@@ -203,7 +204,7 @@ def latent_mask(
 
 
 def make_image_cond(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     prepared: list[PreparedImage],
     latent_hw: tuple[int, int],

@@ -203,7 +203,9 @@ class JobPlan:
         return params
 
 
-def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> Any:
+def make_encoder(
+    runtime: Runtime, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]
+) -> Any:
     from modules.conditioning import PromptEncoder
 
     return PromptEncoder(
@@ -251,7 +253,7 @@ def plan_job(
     )
 
 
-def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
+def styled(runtime: Runtime, prompt: str, styles: list[str], negative: bool) -> str:
     """The prompt with the job's styles (styles.csv) applied, as A1111 applies them at generation time."""
     database = getattr(runtime, "styles", None)
     if not styles or database is None:
@@ -262,7 +264,7 @@ def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
 
 
 def run_selected_script(
-    runtime: Any,
+    runtime: Runtime,
     job: GenerationJob,
     settings: Mapping[str, Any],
     mode: str,
@@ -290,7 +292,7 @@ def run_selected_script(
 
 
 def run_batches(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     sample_batch: Callable[[Batch], Any],
     postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
@@ -328,7 +330,7 @@ def run_batches(
     return result
 
 
-def add_grid(runtime: Any, plan: JobPlan, result: GenerationResult) -> None:
+def add_grid(runtime: Runtime, plan: JobPlan, result: GenerationResult) -> None:
     """Several images: make a grid, save it (grids folder) and show it first, as users expect."""
     settings, job = plan.settings, plan.job
     if len(result.images) < 2 or not (settings["return_grid"] or settings["grid_save"]):
@@ -372,7 +374,7 @@ def infotext(plan: JobPlan, index_in_job: int) -> str:
 
 
 def finish_batch(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     batch: Batch,
     latents: Any,
@@ -402,7 +404,7 @@ def finish_batch(
             result.saved_paths.append(str(saved))
 
 
-def save_output(runtime: Any, plan: JobPlan, image: Any, index: int, text: str) -> Any:
+def save_output(runtime: Runtime, plan: JobPlan, image: Any, index: int, text: str) -> Any:
     settings, job = plan.settings, plan.job
     if job.do_not_save_samples or not settings["samples_save"]:
         return None

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from modules.extensions.api import unet_keys_to_original
+
+if TYPE_CHECKING:
+    from modules.extensions.api import ModelBundle
 
 PATCHABLE = (torch.nn.Linear, torch.nn.Conv2d)
 
@@ -58,7 +61,7 @@ def _text_targets(encoder: torch.nn.Module, prefixes: tuple[str, ...]) -> dict[s
 _cache: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Target]] = weakref.WeakKeyDictionary()
 
 
-def targets_for(bundle: Any) -> dict[str, Target]:
+def targets_for(bundle: ModelBundle) -> dict[str, Target]:
     """Every key prefix a LoRA file may use for this model, built once per loaded UNet."""
     known = _cache.get(bundle.unet)
     if known is not None:
