@@ -19,6 +19,7 @@ from modules.models.bundle import ModelBundle
 from modules.processing import seeds as seeding
 from modules.processing import vae
 from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.job import infotext_key as key
 from modules.processing.prompt_conds import ConditioningBuilder
 
 if TYPE_CHECKING:
@@ -176,26 +177,26 @@ class JobPlan:
         """The ``Key: value`` pairs of one image's infotext, in A1111's order."""
         job, settings = self.job, self.settings
         params: dict[str, Any] = {
-            "Steps": job.steps,
-            "Sampler": job.sampler_name,
-            "Schedule type": self.extra.get("Schedule type"),
-            "CFG scale": job.cfg_scale,
-            "Seed": self.all_seeds[index_in_job],
-            "Size": f"{job.width}x{job.height}",
-            "Model hash": self.bundle.short_hash,
+            key("steps"): job.steps,
+            key("sampler_name"): job.sampler_name,
+            key("scheduler"): self.extra.get(key("scheduler")),
+            key("cfg_scale"): job.cfg_scale,
+            key("seed"): self.all_seeds[index_in_job],
+            key("width"): f"{job.width}x{job.height}",
+            key("sd_model_checkpoint"): self.bundle.short_hash,
             "Model": self.bundle.name,
             "VAE hash": self.bundle.vae_sha256[:10] if self.bundle.vae_sha256 else None,
-            "VAE": self.bundle.vae_name,
+            key("sd_vae"): self.bundle.vae_name,
         }
         if job.subseed_strength > 0:
-            params["Variation seed"] = self.all_subseeds[index_in_job]
-            params["Variation seed strength"] = job.subseed_strength
+            params[key("subseed")] = self.all_subseeds[index_in_job]
+            params[key("subseed_strength")] = job.subseed_strength
         if job.seed_resize_from_w > 0 and job.seed_resize_from_h > 0:
-            params["Seed resize from"] = f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
+            params[key("seed_resize_from_w")] = f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
         if self.clip_skip > 1:
-            params["Clip skip"] = self.clip_skip
+            params[key("CLIP_stop_at_last_layers")] = self.clip_skip
         if settings["randn_source"] != "GPU":
-            params["RNG"] = settings["randn_source"]
+            params[key("randn_source")] = settings["randn_source"]
         params.update(self.conditioning.encoder.extra_generation_params)  # TI hashes, Emphasis
         params.update(self.extra)
         params.update(job.extra_generation_params)

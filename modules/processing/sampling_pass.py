@@ -16,6 +16,7 @@ import torch
 
 from modules.models.bundle import Arch, ModelBundle
 from modules.processing.job import GenerationJob
+from modules.processing.job import infotext_key as key
 from modules.processing.vae import approximate_preview
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
@@ -114,12 +115,12 @@ def plan_pass(
     run = len(sigmas) - 1
     options, infotext = sampler_options(sampler, job, settings)
     if not is_hires and (scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
-        infotext["Schedule type"] = schedule.label
+        infotext[key("scheduler")] = schedule.label
     ensd = int(settings["eta_noise_seed_delta"] or 0)
     if ensd and sampler.uses_ensd:
-        infotext["ENSD"] = ensd
+        infotext[key("eta_noise_seed_delta")] = ensd
     if strength is not None and noise_multiplier != 1.0:
-        infotext["Noise multiplier"] = noise_multiplier
+        infotext[key("initial_noise_multiplier")] = noise_multiplier
     return SamplingPlan(
         sampler=sampler,
         schedule=schedule,
@@ -148,22 +149,17 @@ def sampler_options(
         eta = default if job.eta is None else job.eta
         options["eta"] = eta
         if eta != (1.0 if sampler.eta_kind == "ancestral" else 0.0):
-            infotext["Eta" if sampler.eta_kind == "ancestral" else "Eta DDIM"] = eta
-    for key, label in (
-        ("s_churn", "Sigma churn"),
-        ("s_tmin", "Sigma tmin"),
-        ("s_tmax", "Sigma tmax"),
-        ("s_noise", "Sigma noise"),
-    ):
-        if not sampler.accepts(key):
+            infotext[key("eta_ancestral" if sampler.eta_kind == "ancestral" else "eta_ddim")] = eta
+    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+        if not sampler.accepts(name):
             continue
-        value = getattr(job, key)
-        value = settings[key] if value is None else value
-        if key == "s_tmax" and not value:
+        value = getattr(job, name)
+        value = settings[name] if value is None else value
+        if name == "s_tmax" and not value:
             value = float("inf")  # A1111 treats 0 as "no upper limit"
-        options[key] = value
-        if key in ("s_churn", "s_tmin") and value or key == "s_noise" and value != 1.0:
-            infotext[label] = value
+        options[name] = value
+        if name in ("s_churn", "s_tmin") and value or name == "s_noise" and value != 1.0:
+            infotext[key(name)] = value
     return options, infotext
 
 

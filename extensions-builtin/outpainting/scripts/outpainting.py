@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from modules.extensions.api import (
+    MASKED_CONTENT,
     GenerationJob,
     GenerationResult,
     JobContext,
@@ -30,7 +31,6 @@ from modules.extensions.api import (
 )
 
 DIRECTIONS = ("left", "right", "up", "down")
-MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
 
 
 @dataclass(frozen=True)
