@@ -1,7 +1,8 @@
-"""Progress, interrupt and skip for the one generation running at a time, shared by the UI and the API.
+"""Progress, interrupt and skip of one queued task.
 
-The app owns exactly one ``Progress``; processing code receives it explicitly and reports into it, and
-the UI/API read it (percent, ETA, live preview) or ask it to stop.
+Every task of the job queue (``modules.jobs``) has its own ``Progress``: processing code reports into
+the one of the task it runs in, the UI and API read it (percent, ETA, live preview) or ask it to stop,
+so one user's Interrupt never reaches another user's task.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ class ProgressReport:
     preview: Any  # PIL image or None
     preview_id: int
     textinfo: str
-    task_id: int  # which generation this is: grows by one per ``begin``, 0 before the first
+    task_id: str  # the queue's id of the task this progress belongs to ("" outside the queue)
 
 
 class Progress:
-    def __init__(self) -> None:
+    def __init__(self, task_id: str = "") -> None:
         self._lock = threading.Lock()
-        self.task_id = 0
+        self.task_id = task_id
+        self.interrupted = False
+        self.skipped = False
         self._reset("")
         self.active = False
 
@@ -44,16 +47,14 @@ class Progress:
         self.sampling_step = 0
         self.sampling_steps = 0
         self.started_at = time.monotonic()
-        self.interrupted = False
-        self.skipped = False
         self.preview = None
         self.preview_id = 0
         self.textinfo = ""
 
     def begin(self, job: str, job_count: int = 1) -> None:
+        """The task starts running; an Interrupt pressed before that still counts."""
         with self._lock:
             self._reset(job)
-            self.task_id += 1
             self.job_count = job_count
             self.active = True
 

@@ -1,13 +1,14 @@
-"""The running app as one explicit object: folders, settings, models, progress and the generation queue.
+"""The running app as one explicit object: folders, settings, models and the job queue.
 
 The UI and the HTTP API both hold the same ``Runtime`` and call its entry points, so they share one
-queue (a lock: one generation at a time), one progress state and one set of loaded models.
+queue (``modules.jobs``: one heavy task at a time, fair between users) and one set of loaded models.
+``exclusive`` is the one way to do work that needs the models to itself; only work running there may
+load, switch or patch a model (``model``), while helpers read what is loaded (``loaded_model``).
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from modules import devices, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
+from modules.jobs import JobQueue, Task, current_task
 from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
@@ -46,8 +48,8 @@ class Runtime:
         self.options = Options(self.paths.config_file)
         self.device = devices.choose_device(args.device)
         self.dtype = devices.choose_dtype(args.precision, self.device)
-        self.progress = Progress()
-        self.queue_lock = threading.Lock()
+        self.queue = JobQueue()
+        self._idle = Progress()  # what ``progress`` reads when nothing runs
         self.sampling_registry = default_registry()
         offload = "lowvram" if args.lowvram else "medvram" if args.medvram else "none"
         self.models = ModelManager(
@@ -110,20 +112,88 @@ class Runtime:
             "hires_upscaler": hires_upscaler,
         }
 
+    # --- the queue ----------------------------------------------------------------------------------
+
+    @property
+    def progress(self) -> Progress:
+        """The progress of the task running on this thread; elsewhere, of the running task (or idle)."""
+        task = current_task() or next(iter(self.queue.running()), None)
+        return task.progress if task is not None else self._idle
+
+    def exclusive(self, work: Callable[[], Any], label: str = "exclusive", user: str = "") -> Any:
+        """Run ``work`` with the models to itself, in its turn in the queue, and return its result.
+
+        Called from inside queued work (a script switching checkpoints), it runs at once: that work
+        already holds the queue.
+        """
+        if current_task() is not None:
+            return work()
+        return self.queue.submit(work, user=user, label=label).future.result()
+
+    def submit_job(self, mode: str, job: GenerationJob, user: str = "", task_id: str | None = None) -> Task:
+        """Queue one generation and return its task at once (await ``task.future`` for the result)."""
+        job.validate()
+        return self.queue.submit(self._generation(mode, job), user=user, label=mode, task_id=task_id)
+
+    def run_job(
+        self, mode: str, job: GenerationJob, user: str = "", task_id: str | None = None
+    ) -> GenerationResult:
+        """Run one generation, waiting for its turn; inside queued work (the UI's task, a batch of
+        img2img), at once as part of it."""
+        if current_task() is not None:
+            job.validate()
+            return self._generation(mode, job)()
+        return self.submit_job(mode, job, user, task_id).future.result()
+
+    def _generation(self, mode: str, job: GenerationJob) -> Callable[[], GenerationResult]:
+        from modules.processing import img2img, txt2img
+
+        generate = {"txt2img": txt2img.generate, "img2img": img2img.generate}[mode]
+
+        def work() -> GenerationResult:
+            settings = self.options.snapshot(job.override_settings)
+            self.progress.begin(mode, job_count=job.n_iter)
+            with torch.inference_mode():
+                return generate(self, job, settings)
+
+        return work
+
+    def interrupt(self, task_id: str | None = None, skip: bool = False) -> bool:
+        """Stop a task: a waiting one leaves the queue, a running one stops (Skip: its current batch).
+
+        Without a task id, the running task, as A1111's Interrupt and Skip do. False when no such task
+        is waiting or running.
+        """
+        if task_id is None:
+            tasks = self.queue.running()
+        elif self.queue.cancel(task_id):
+            return True
+        else:
+            task = self.queue.get(task_id)
+            tasks = [task] if task is not None and task.state == "running" else []
+        for task in tasks:
+            task.progress.skip() if skip else task.progress.interrupt()
+        return bool(tasks)
+
+    # --- models ---------------------------------------------------------------------------------------
+
     def model(self, settings: Mapping[str, Any] | None = None) -> ModelBundle:
         """The bundle of the selected checkpoint ("sd_model_checkpoint"), loading it if needed.
 
         With a job's ``settings`` snapshot, its checkpoint and VAE choice win (override_settings, X/Y/Z
-        cells); the VAE is switched only when it differs from the loaded one.
+        cells); another VAE than the live one is applied to a view only this job sees. Outside the
+        queue this waits for its turn: only queued work loads or switches models.
         """
+        if current_task() is None:
+            return self.exclusive(lambda: self.model(settings), label="load model")
         if self.model_loader is not None:
             return self.model_loader()
         if not self.models.checkpoints():
             ensure_default_model(self.paths.ckpt_dir)
             self.models.refresh()
+        if self.options["sd_vae"] != self.models.options.vae:
+            self.models.set_vae(self.options["sd_vae"])  # the live choice changed (API options update)
         source = settings if settings is not None else self.options
-        if source["sd_vae"] != self.models.options.vae:
-            self.models.set_vae(source["sd_vae"])
         wanted = source["sd_model_checkpoint"] or (str(self.args.ckpt) if self.args.ckpt else "")
         try:
             bundle = self.models.get(wanted) if wanted else self.models.get(self.models.titles()[0])
@@ -133,35 +203,47 @@ class Runtime:
         if bundle is not self._announced:
             self._announced = bundle
             self.extensions.call("model_loaded", bundle)
-        return bundle
+        return self._job_view(bundle, source["sd_vae"])
+
+    def _job_view(self, bundle: ModelBundle, vae_choice: str) -> ModelBundle:
+        """The job's own view of ``bundle`` with its VAE choice, made once per task and bundle."""
+        from modules.models import scope
+
+        if vae_choice == self.models.options.vae:
+            return bundle
+        task = current_task()
+        views = task.context.setdefault("views", {}) if task is not None else {}
+        key = (id(bundle), vae_choice)
+        if key not in views:
+            views[key] = scope.with_vae(self.models, bundle, vae_choice)
+        return views[key]
+
+    def loaded_model(self) -> ModelBundle | None:
+        """What is loaded now, read-only and never loading (token counter, lists): None before a load."""
+        if self.model_loader is not None:
+            return self.model_loader()
+        if self._announced is not None:
+            return self._announced
+        loaded = self.models.loaded()
+        return loaded[-1] if loaded else None
 
     def select_checkpoint(self, query: str) -> ModelBundle:
-        """Switch the checkpoint used by the next generation (waits for a running one to finish)."""
-        with self.queue_lock:
+        """Switch the checkpoint used by the next generation (in its turn, after those queued before)."""
+
+        def switch() -> ModelBundle:
             info = self.models.find(query)
             bundle = self.models.get(info.title)
             self.options.set("sd_model_checkpoint", info.title)
             return bundle
 
+        return self.exclusive(switch, label="switch checkpoint")
+
     def select_vae(self, choice: str) -> None:
-        with self.queue_lock:
+        def switch() -> None:
             self.models.set_vae(choice)
             self.options.set("sd_vae", choice)
 
-    def run_job(self, mode: str, job: GenerationJob) -> GenerationResult:
-        """Run one generation, waiting for the queue; the UI and the API both come through here."""
-        from modules.processing import img2img, txt2img
-
-        generate = {"txt2img": txt2img.generate, "img2img": img2img.generate}[mode]
-        job.validate()
-        with self.queue_lock:
-            settings = self.options.snapshot(job.override_settings)
-            self.progress.begin(mode, job_count=job.n_iter)
-            try:
-                with torch.inference_mode():
-                    return generate(self, job, settings)
-            finally:
-                self.progress.end()
+        self.exclusive(switch, label="switch VAE")
 
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)

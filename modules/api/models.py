@@ -188,6 +188,10 @@ class ProgressResponse(BaseModel):
     current_image: str | None = None
     textinfo: str | None = None
     current_task: str | None = None
+    # Ours, answered when /progress is asked about one task (``task_id``): where it stands in the queue.
+    task_state: str | None = Field(default=None, description="waiting, running, done, failed or cancelled")
+    queue_position: int | None = Field(default=None, description="0: running, 1: next; none when finished")
+    queue_length: int | None = Field(default=None, description="tasks waiting in all")
 
 
 class SamplerItem(BaseModel):

@@ -1,14 +1,17 @@
 """The /sdapi/v1 endpoints over one ``Runtime``: the paths, methods and response shapes of A1111 1.10.
 
-Handlers are plain (non-async) functions, so FastAPI runs each in a worker thread: a generation waits for
-the runtime's queue lock (shared with the UI) while /progress, /interrupt and /skip answer at once.
-Errors: HTTPException as raised (4xx with {"detail": ...}); anything unexpected becomes A1111's JSON
-error body with status 500, logged with its traceback, and never leaves the queue locked (the runtime
-releases it in ``finally``).
+Generations and other queued work are async handlers that submit a task to the runtime's job queue
+(shared with the UI) and await it, so a waiting request holds no worker thread and /progress, /interrupt
+and /skip answer at once however many wait. The other handlers are plain functions run in FastAPI's
+worker threads. Errors: HTTPException as raised (4xx with {"detail": ...}); anything unexpected becomes
+A1111's JSON error body with status 500, logged with its traceback (the queue moves on to the next task).
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import html
 import logging
 import time
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -24,6 +28,8 @@ from modules.api import catalog, codec, generation
 from modules.api import models as m
 from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
+from modules.jobs import check_task_id
+from modules.models.manager import LoadFailed
 from modules.processing import postprocess
 from modules.processing.job import GenerationJob
 
@@ -102,19 +108,38 @@ class SdApi:
 
     # --- generation -----------------------------------------------------------------------------------
 
-    def txt2img(self, request: m.StableDiffusionProcessingTxt2Img) -> dict[str, Any]:
-        job = generation.txt2img_job(self.runtime, request)
-        return self._generate("txt2img", request, job)
+    async def txt2img(self, request: m.StableDiffusionProcessingTxt2Img, http: Request) -> dict[str, Any]:
+        job = await run_in_threadpool(generation.txt2img_job, self.runtime, request)
+        return await self._generate("txt2img", request, job, caller(http))
 
-    def img2img(self, request: m.StableDiffusionProcessingImg2Img) -> dict[str, Any]:
-        job = generation.img2img_job(self.runtime, request)
-        return self._generate("img2img", request, job)
+    async def img2img(self, request: m.StableDiffusionProcessingImg2Img, http: Request) -> dict[str, Any]:
+        job = await run_in_threadpool(generation.img2img_job, self.runtime, request)
+        return await self._generate("img2img", request, job, caller(http))
 
-    def _generate(self, mode: str, request: m.GenerationRequest, job: GenerationJob) -> dict[str, Any]:
+    async def _generate(
+        self, mode: str, request: m.GenerationRequest, job: GenerationJob, user: str
+    ) -> dict[str, Any]:
         try:
-            result = self.runtime.run_job(mode, job)
+            task_id = check_task_id(request.force_task_id) if request.force_task_id else None
+        except ValueError as error:
+            raise generation.invalid("force_task_id", str(error)) from error
+        try:
+            task = self.runtime.submit_job(mode, job, user=user, task_id=task_id)
+        except ValueError as error:  # out-of-range fields, or a task id already in use
+            raise HTTPException(status_code=422, detail=str(error)) from error
+        try:
+            result = await asyncio.wrap_future(task.future)
         except ValueError as error:  # what processing rejects (prompt, sizes...) names the problem
             raise HTTPException(status_code=422, detail=str(error)) from error
+        except asyncio.CancelledError:
+            if not task.future.cancelled():
+                raise  # the client went away: the waiting task was cancelled with it
+            raise HTTPException(
+                status_code=409, detail=f"task {task.id} was cancelled before it started"
+            ) from None
+        return await run_in_threadpool(self._respond, request, job, result)
+
+    def _respond(self, request: m.GenerationRequest, job: GenerationJob, result: Any) -> dict[str, Any]:
         if not request.override_settings_restore_afterwards and job.override_settings:
             # A1111 leaves such overrides in place after the request; we store them as settings.
             self.runtime.options.update(job.override_settings)
@@ -129,19 +154,35 @@ class SdApi:
             "info": generation.info_json(job, result),
         }
 
+    async def _queued(self, work: Callable[[], Any], label: str, http: Request | None = None) -> Any:
+        """Run ``work`` in its turn in the job queue, waiting without holding a thread."""
+        task = self.runtime.queue.submit(work, user=caller(http) if http else "", label=label)
+        return await asyncio.wrap_future(task.future)
+
     # --- extras and PNG info --------------------------------------------------------------------------
 
-    def extra_single_image(self, request: m.ExtrasSingleImageRequest) -> m.ExtrasSingleImageResponse:
-        image = codec.decode_image(request.image, "image")
-        outputs, text = self._upscale([image], request)
-        return m.ExtrasSingleImageResponse(image=self._encode_extras(outputs)[0], html_info=html_info(text))
+    async def extra_single_image(
+        self, request: m.ExtrasSingleImageRequest, http: Request
+    ) -> m.ExtrasSingleImageResponse:
+        image = await run_in_threadpool(codec.decode_image, request.image, "image")
+        outputs, text = await self._upscale([image], request, http)
+        encoded = await run_in_threadpool(self._encode_extras, outputs)
+        return m.ExtrasSingleImageResponse(image=encoded[0], html_info=html_info(text))
 
-    def extra_batch_images(self, request: m.ExtrasBatchImagesRequest) -> m.ExtrasBatchImagesResponse:
-        images = [codec.decode_image(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
-        outputs, text = self._upscale(images, request)
-        return m.ExtrasBatchImagesResponse(images=self._encode_extras(outputs), html_info=html_info(text))
+    async def extra_batch_images(
+        self, request: m.ExtrasBatchImagesRequest, http: Request
+    ) -> m.ExtrasBatchImagesResponse:
+        def decode() -> list[Any]:
+            return [codec.decode_image(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
 
-    def _upscale(self, images: list[Any], request: m.ExtrasRequest) -> tuple[list[Any], str]:
+        images = await run_in_threadpool(decode)
+        outputs, text = await self._upscale(images, request, http)
+        encoded = await run_in_threadpool(self._encode_extras, outputs)
+        return m.ExtrasBatchImagesResponse(images=encoded, html_info=html_info(text))
+
+    async def _upscale(
+        self, images: list[Any], request: m.ExtrasRequest, http: Request
+    ) -> tuple[list[Any], str]:
         settings = postprocess.UpscaleSettings(
             mode=request.resize_mode,
             scale=request.upscaling_resize,
@@ -155,8 +196,10 @@ class SdApi:
         try:
             postprocess.check_upscaler(request.upscaler_1, "upscaler_1")  # fail before waiting for the queue
             postprocess.check_upscaler(request.upscaler_2, "upscaler_2")
-            with self.runtime.queue_lock:  # one heavy job at a time, as A1111 queues extras too
-                return postprocess.run_all(images, settings, _image_text)
+            # One heavy job at a time, as A1111 queues extras too.
+            return await self._queued(
+                lambda: postprocess.run_all(images, settings, _image_text), "extras", http
+            )
         except postprocess.UnknownUpscaler as error:
             raise HTTPException(status_code=404, detail=str(error)) from error
         except ValueError as error:
@@ -183,27 +226,55 @@ class SdApi:
 
     # --- progress -------------------------------------------------------------------------------------
 
-    def progress(self, skip_current_image: bool = False) -> m.ProgressResponse:
-        report = self.runtime.progress.report()
+    def progress(self, skip_current_image: bool = False, task_id: str | None = None) -> m.ProgressResponse:
+        """A1111's progress of the running task; with ``task_id`` (ours), that task's, queue place included."""
+        queue = self.runtime.queue
+        running = queue.running()
+        current = running[0].id if running else None
+        if task_id is None:
+            return self._progress(self.runtime.progress, skip_current_image, current)
+        status = queue.status(task_id)
+        if status is None:
+            raise generation.not_found(
+                "task_id", f"no task {task_id!r} is queued, running or recently finished"
+            )
+        task = queue.get(task_id)
+        extra = {
+            "current_task": current,
+            "task_state": str(status.state),
+            "queue_position": status.position,
+            "queue_length": status.queued,
+        }
+        if status.state == "running" and task is not None:
+            return self._progress(task.progress, skip_current_image, current).model_copy(update=extra)
+        state = {"skipped": False, "interrupted": status.state == "cancelled", "job": "", "job_count": 0}
+        eta = status.eta_seconds if status.eta_seconds is not None else 0.0
+        done = 1.0 if status.state == "done" else 0.0
+        return m.ProgressResponse(progress=done, eta_relative=eta, state=state, **extra)
+
+    def _progress(self, progress: Any, skip_current_image: bool, current: str | None) -> m.ProgressResponse:
+        report = progress.report()
         state = {
             "skipped": report.skipped,
             "interrupted": report.interrupted,
             "stopping_generation": False,
             "job": report.job,
             "job_count": report.job_count if report.active else 0,  # A1111 zeroes it when a job ends
-            "job_timestamp": self._job_timestamp(),
+            "job_timestamp": _job_timestamp(progress.started_at),
             "job_no": report.job_no,
             "sampling_step": report.sampling_step,
             "sampling_steps": report.sampling_steps,
         }
         textinfo = report.textinfo or None
         if not report.active or not report.job_count:
-            return m.ProgressResponse(progress=0, eta_relative=0, state=state, textinfo=textinfo)
+            return m.ProgressResponse(
+                progress=0, eta_relative=0, state=state, textinfo=textinfo, current_task=current
+            )
         # A1111 adds 0.01 so that a job that has just started is not reported as idle (0).
         fraction = 0.01 + report.job_no / report.job_count
         if report.sampling_steps:
             fraction += report.sampling_step / report.sampling_steps / report.job_count
-        elapsed = time.monotonic() - self.runtime.progress.started_at
+        elapsed = time.monotonic() - progress.started_at
         preview = None
         if report.preview is not None and not skip_current_image:
             preview = codec.encode_image(report.preview, str(self.runtime.options.get("samples_format")))
@@ -213,18 +284,17 @@ class SdApi:
             state=state,
             current_image=preview,
             textinfo=textinfo,
+            current_task=current,
         )
 
-    def _job_timestamp(self) -> str:
-        started = time.time() - (time.monotonic() - self.runtime.progress.started_at)
-        return time.strftime("%Y%m%d%H%M%S", time.localtime(started))
-
-    def interrupt(self) -> dict[str, Any]:
-        self.runtime.progress.interrupt()
+    def interrupt(self, task_id: str | None = None) -> dict[str, Any]:
+        """A1111: stop the running task. With ``task_id``: that task, waiting (leaves the queue) or running."""
+        self.runtime.interrupt(task_id)
         return {}
 
-    def skip(self) -> None:
-        self.runtime.progress.skip()
+    def skip(self, task_id: str | None = None) -> None:
+        """A1111: skip the running task's current batch. With ``task_id``: that task's (a waiting one leaves)."""
+        self.runtime.interrupt(task_id, skip=True)
 
     # --- settings -------------------------------------------------------------------------------------
 
@@ -243,7 +313,10 @@ class SdApi:
         if vae is not None:
             self.runtime.select_vae(vae)
         if checkpoint:
-            self.runtime.select_checkpoint(str(checkpoint))  # loads it now, after any running job
+            try:
+                self.runtime.select_checkpoint(str(checkpoint))  # loads it now, in its turn in the queue
+            except LoadFailed as error:  # the checkpoint in use stays, and says so
+                raise generation.invalid("sd_model_checkpoint", str(error)) from error
 
     def cmd_flags(self) -> dict[str, Any]:
         return catalog.cmd_flags(self.runtime)
@@ -297,25 +370,39 @@ class SdApi:
     def nothing(self) -> None:
         """Lists that are rescanned on every request need no refresh."""
 
-    def refresh_checkpoints(self) -> None:
-        with self.runtime.queue_lock:
-            self.runtime.models.refresh()
+    async def refresh_checkpoints(self, http: Request) -> None:
+        await self._queued(self.runtime.models.refresh, "refresh checkpoints", http)
 
     def refresh_loras(self) -> None:
         catalog.refresh_loras(self.runtime)
 
-    def refresh_embeddings(self) -> None:
-        with self.runtime.queue_lock:  # a running job is reading the embeddings
-            self.runtime.embeddings.load()
+    async def refresh_embeddings(self, http: Request) -> None:
+        # Queued: a running job is reading the embeddings.
+        await self._queued(self.runtime.embeddings.load, "refresh embeddings", http)
 
-    def unload_checkpoint(self) -> dict[str, Any]:
-        self.runtime.models.unload()
+    async def unload_checkpoint(self, http: Request) -> dict[str, Any]:
+        await self._queued(self.runtime.models.unload, "unload checkpoint", http)
         return {}
 
-    def reload_checkpoint(self) -> dict[str, Any]:
-        with self.runtime.queue_lock:
-            self.runtime.model()
+    async def reload_checkpoint(self, http: Request) -> dict[str, Any]:
+        await self._queued(self.runtime.model, "reload checkpoint", http)
         return {}
+
+
+def caller(http: Request) -> str:
+    """Who is asking, for fairness between users: the Basic-auth user name, else the client's address."""
+    header = http.headers.get("authorization", "")
+    if header[:6].lower() == "basic ":
+        try:
+            return "user:" + base64.b64decode(header[6:]).decode("utf-8", "replace").partition(":")[0]
+        except (binascii.Error, ValueError):
+            pass
+    return "client:" + (http.client.host if http.client else "")
+
+
+def _job_timestamp(started_at: float) -> str:
+    started = time.time() - (time.monotonic() - started_at)
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(started))
 
 
 def _image_text(image: Any) -> dict[str, str]:

@@ -56,6 +56,10 @@ class LoadOptions:
         return self.dtype or default_dtype(self.device)
 
 
+class LoadFailed(OSError):
+    """A checkpoint that could not be loaded; it is not tried again until its file changes."""
+
+
 class ModelManager:
     """Checkpoint list + LRU cache of loaded bundles."""
 
@@ -79,6 +83,7 @@ class ModelManager:
         self._lock = threading.RLock()
         self._loaded: OrderedDict[Path, ModelBundle] = OrderedDict()
         self._checkpoints: list[ckpt.CheckpointInfo] = []
+        self._failed: dict[Path, tuple[float, str]] = {}  # path -> (mtime when it failed, why)
         self.refresh()
 
     # --- the list -------------------------------------------------------------------------------------
@@ -116,7 +121,17 @@ class ModelManager:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-            bundle = self._load_bundle(info)
+            mtime = _mtime(key)
+            failed = self._failed.get(key)
+            if failed is not None and failed[0] == mtime:
+                raise LoadFailed(failed[1])  # one attempt per file version: asking again does not retry
+            try:
+                bundle = self._load_bundle(info)
+            except (OSError, ValueError, RuntimeError, KeyError) as error:
+                why = f"could not load {info.title}: {error}"
+                self._failed[key] = (mtime, why)
+                raise LoadFailed(why) from error
+            self._failed.pop(key, None)
             self._loaded[key] = bundle
             while len(self._loaded) > self.capacity:
                 self._loaded.popitem(last=False)
@@ -188,6 +203,13 @@ def place(bundle: ModelBundle, device: torch.device, offload: str = "none") -> N
         for module in modules:
             cpu_offload(module, execution_device=device)
     bundle.device = torch.device(device)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
 
 
 def _free_memory() -> None:

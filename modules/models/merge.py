@@ -11,7 +11,10 @@ Quirks kept from A1111:
   input channels of the first UNet conv and keeps A's extra channels; the other way round is refused,
   because the result would lose the extra channels;
 - CLIP's position_ids are never merged (they are integers; averaging them shifts token positions).
-The output .safetensors carries "sd_merge_recipe" and "sd_merge_models" metadata with the inputs' hashes.
+The output .safetensors carries "sd_merge_recipe" and "sd_merge_models" metadata with the inputs' hashes,
+and A's architecture description (``sdwebui_config``: the hyperparameters shapes cannot reveal, such
+as the bundled demo model's group norms), so the merged file loads as its sources do. Inputs whose
+descriptions differ are refused: their weights do not belong to one architecture.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import torch
 
 from modules.models.convert import VAE_PREFIX
+from modules.models.detect import METADATA_KEY
 from modules.models.hashes import HashCache, legacy_model_hash
 from modules.models.storage import read_keys, read_state_dict, save_state_dict
 
@@ -53,9 +57,10 @@ def merge_checkpoints(request: MergeRequest, hash_cache: HashCache | None = None
         raise ValueError("add difference needs a tertiary model (C)")
     combine = _combiner(request.method, request.multiplier)
     needs_c = request.method == ADD_DIFFERENCE
-    a, _ = read_state_dict(request.primary)
-    b, _ = read_state_dict(request.secondary)
-    c = read_state_dict(request.tertiary)[0] if request.tertiary else None
+    a, meta_a = read_state_dict(request.primary)
+    b, meta_b = read_state_dict(request.secondary)
+    c, meta_c = read_state_dict(request.tertiary) if request.tertiary else (None, {})
+    architecture = _architecture(meta_a, meta_b, meta_c if request.tertiary else meta_a)
     merged = {}
     for key in list(a):
         merged[key] = _merge_key(
@@ -67,8 +72,19 @@ def merge_checkpoints(request: MergeRequest, hash_cache: HashCache | None = None
         merged.update(_vae_weights(request.bake_in_vae))
     if request.save_as_half:
         merged = {k: v.half() if v.is_floating_point() else v for k, v in merged.items()}
-    save_state_dict(merged, request.output, _metadata(request, hash_cache or HashCache(None)))
+    metadata = _metadata(request, hash_cache or HashCache(None))
+    if architecture:
+        metadata[METADATA_KEY] = architecture
+    save_state_dict(merged, request.output, metadata)
     return request.output
+
+
+def _architecture(*metadata: dict[str, str]) -> str | None:
+    """The inputs' shared architecture description (None when they carry none)."""
+    found = {m[METADATA_KEY] for m in metadata if m.get(METADATA_KEY)}
+    if len(found) > 1:
+        raise ValueError("the models have different architectures (their sdwebui_config differs)")
+    return found.pop() if found else None
 
 
 Combine = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import inspect
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from modules.runtime import Runtime
 from modules.styles import PromptStyle, StyleDatabase
 from modules.ui import choices, extra_networks, results, scripts
 from modules.ui.form import JobForm
-from modules.ui.progress import run_with_progress
+from modules.ui.progress import follow
 from modules.ui.scripts import ScriptControls
 from modules.ui.tokens import TokenCounter
 from modules.ui.topbar import TopBar
@@ -217,33 +217,34 @@ def wire_generate(
     """
     runtime = ctx.runtime
     keep = gr.update()
+    # The tab's own task: Interrupt and Skip act on it alone, never on another tab's or user's.
+    task_state = gr.State("")
 
-    def on_generate(*values: Any) -> Iterator[tuple]:
+    async def on_generate(request: gr.Request, *values: Any) -> AsyncIterator[tuple]:
         try:
             job, run = prepare(list(values))
             job.validate()
         except ValueError as error:
             message = f"<div class='error'>Error: {html.escape(str(error))}</div>"
-            yield keep, keep, keep, message, keep, keep, keep, keep, keep
+            yield keep, keep, keep, message, keep, keep, keep, keep, keep, keep
             return
+        task = runtime.queue.submit(lambda: run(job), user=ui_user(request), label=tab)
         hidden, shown = gr.update(visible=False), gr.update(visible=True)
-        yield hidden, shown, shown, "", gr.update(visible=True, value=None), keep, keep, keep, keep
-        for bar, image, result, finished in run_with_progress(
-            runtime.progress, runtime.queue_lock, lambda: run(job)
-        ):
+        yield hidden, shown, shown, "", gr.update(visible=True, value=None), keep, keep, keep, keep, task.id
+        async for bar, image, result, finished in follow(runtime.queue, task):
             if not finished:
                 preview = gr.update(value=image) if image is not None else keep
-                yield keep, keep, keep, bar, preview, keep, keep, keep, keep
+                yield keep, keep, keep, bar, preview, keep, keep, keep, keep, keep
                 continue
             buttons = (shown, hidden, hidden)
             if isinstance(result, BaseException):
                 message = f"<div class='error'>Error: {html.escape(str(result))}</div>"
-                yield *buttons, message, hidden, keep, keep, "", keep
+                yield *buttons, message, hidden, keep, keep, "", keep, ""
                 return
             images, text, generation = show_result(result)
             with ctx.session.lock:
                 ctx.session.last_infotext = text
-            yield *buttons, "", hidden, images, results.info_html(text), text, generation
+            yield *buttons, "", hidden, images, results.info_html(text), text, generation, ""
 
     on_generate.__signature__ = api_signature(len(inputs), optional)
     outputs = [
@@ -256,9 +257,10 @@ def wire_generate(
         res.info,
         res.infotext,
         res.generation,
+        task_state,
     ]
-    # Several generate requests may wait at once: the runtime's queue lock orders them and each page
-    # shows "Waiting..." meanwhile, instead of Gradio holding them where no progress can be shown.
+    # Every tab's request goes straight to the runtime's job queue (no Gradio limit: waiting there costs
+    # no thread), so each page shows its own place in the queue instead of Gradio's "queued".
     toprow.generate.click(
         on_generate,
         inputs,
@@ -266,10 +268,23 @@ def wire_generate(
         show_progress="hidden",
         api_name=tab,
         concurrency_id="generate",
-        concurrency_limit=8,
+        concurrency_limit=None,
     )
-    toprow.interrupt.click(runtime.progress.interrupt, None, None, queue=False, api_visibility="private")
-    toprow.skip.click(runtime.progress.skip, None, None, queue=False, api_visibility="private")
+
+    def stop(task_id: str, skip: bool = False) -> None:
+        if task_id:  # nothing of this tab's is queued or running: never stop another tab's task
+            runtime.interrupt(task_id, skip=skip)
+
+    private = {"queue": False, "api_visibility": "private"}
+    toprow.interrupt.click(stop, task_state, None, **private)
+    toprow.skip.click(lambda task_id: stop(task_id, skip=True), task_state, None, **private)
+
+
+def ui_user(request: gr.Request | None) -> str:
+    """Who a tab belongs to, for fairness between users: the logged-in name, else the browser session."""
+    if request is not None and request.username:
+        return f"user:{request.username}"
+    return f"session:{getattr(request, 'session_hash', None) or ''}"
 
 
 def api_signature(count: int, optional: int) -> inspect.Signature:
@@ -277,12 +292,17 @@ def api_signature(count: int, optional: int) -> inspect.Signature:
     clients even when its control has no value (an extension's empty textbox), so older gradio_client
     calls that stop before the scripts' controls keep working."""
     kind = inspect.Parameter.POSITIONAL_ONLY
+    # First, for Gradio to pass the request in (it reads the annotation); clients never send it.
+    request = inspect.Parameter("request", kind, annotation=gr.Request)
     return inspect.Signature(
         [
-            inspect.Parameter(
-                f"param_{i}", kind, default=None if i >= count - optional else inspect.Parameter.empty
-            )
-            for i in range(count)
+            request,
+            *(
+                inspect.Parameter(
+                    f"param_{i}", kind, default=None if i >= count - optional else inspect.Parameter.empty
+                )
+                for i in range(count)
+            ),
         ]
     )
 

@@ -58,11 +58,10 @@ def run_merge(
         bake_in_vae=Path(bake) if bake else None,
     )
     # Merging reads whole checkpoints: wait for (and block) generations rather than compete for memory.
-    with runtime.queue_lock:
-        try:
-            merge.merge_checkpoints(request, models.hash_cache)
-        except ValueError as error:
-            raise gr.Error(str(error)) from error
+    try:
+        runtime.exclusive(lambda: merge.merge_checkpoints(request, models.hash_cache), label="merge")
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
     models.refresh()
     choices = gr.update(choices=models.titles())
     return f"<p>Checkpoint saved to {html.escape(str(output))}</p>", choices, choices, choices

@@ -1,22 +1,30 @@
-"""Running a generation from the UI: a worker thread does the job while the event handler streams
-progress (bar, ETA, live preview) back to the page, then the results."""
+"""Following a queued generation from the UI: while the tab's task waits, its place in the queue and
+the ETA; while it runs, the bar, ETA and live preview; then the result. Waiting costs no thread: the
+handler is async and polls the task."""
 
 from __future__ import annotations
 
+import asyncio
 import html
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-from modules.progress import Progress, ProgressReport
+from modules.jobs import JobQueue, Task, TaskStatus
+from modules.progress import ProgressReport
 
 POLL_SECONDS = 0.25
-WAITING_HTML = "<div class='progress-text'>Waiting for the generation in another tab to finish...</div>"
 
 
-def progress_html(report: ProgressReport, waiting: bool = False) -> str:
-    if waiting:
-        return WAITING_HTML
+def waiting_html(status: TaskStatus | None) -> str:
+    if status is None or status.position is None:
+        text = "Waiting..."
+    else:
+        eta = f", ETA {status.eta_seconds:.0f}s" if status.eta_seconds is not None else ""
+        text = f"Waiting in the queue: {status.position} of {status.queued}{eta}"
+    return f"<div class='progress-text queue-position'>{html.escape(text)}</div>"
+
+
+def progress_html(report: ProgressReport) -> str:
     percent = int(report.progress * 100)
     eta = f", ETA {report.eta_seconds:.0f}s" if report.eta_seconds is not None else ""
     step = f"step {report.sampling_step}/{report.sampling_steps}" if report.sampling_steps else "starting"
@@ -29,34 +37,26 @@ def progress_html(report: ProgressReport, waiting: bool = False) -> str:
     )
 
 
-def run_with_progress(
-    progress: Progress, queue_lock: threading.Lock, work: Callable[[], Any]
-) -> Iterator[tuple[str, Any, Any, bool]]:
-    """Yield ``(progress_html, preview_image_or_None, result_or_None, finished)`` while ``work`` runs.
+async def follow(queue: JobQueue, task: Task) -> AsyncIterator[tuple[str, Any, Any, bool]]:
+    """Yield ``(progress_html, preview_image_or_None, result_or_None, finished)`` until ``task`` ends.
 
-    ``result`` is the job's return value, or the exception it raised, on the final item.
+    ``result`` is the task's return value, or the exception it raised, on the final item.
     """
-    outcome: dict[str, Any] = {}
-    # The generation that holds the queue when we arrive is someone else's: until a new one starts
-    # (``task_id`` moves on), its progress is not ours and we show "Waiting..." instead. A counter,
-    # not a start time: two generations started within the clock's resolution stay distinct.
-    foreign_task = progress.report().task_id if queue_lock.locked() else None
-
-    def target() -> None:
-        try:
-            outcome["result"] = work()
-        except BaseException as error:  # reported to the user, never lost
-            outcome["result"] = error
-
-    thread = threading.Thread(target=target, daemon=True, name="generation")
-    thread.start()
+    done = asyncio.wrap_future(task.future)
     last_preview = -1
-    while thread.is_alive():
-        thread.join(POLL_SECONDS)
-        report = progress.report()
-        waiting = report.task_id == foreign_task or (queue_lock.locked() and not report.active)
-        preview = None
-        if not waiting and report.preview is not None and report.preview_id != last_preview:
-            preview, last_preview = report.preview, report.preview_id
-        yield progress_html(report, waiting=waiting), preview, None, False
-    yield "", None, outcome.get("result"), True
+    while not done.done():
+        status = queue.status(task.id)
+        if status is None or status.state == "waiting":
+            yield waiting_html(status), None, None, False
+        else:
+            report = task.progress.report()
+            preview = None
+            if report.preview is not None and report.preview_id != last_preview:
+                preview, last_preview = report.preview, report.preview_id
+            yield progress_html(report), preview, None, False
+        await asyncio.wait([done], timeout=POLL_SECONDS)
+    try:
+        result = done.result()
+    except BaseException as error:  # reported to the user, never lost
+        result = error
+    yield "", None, result, True

@@ -73,13 +73,17 @@ def build(runtime: Runtime) -> TopBar:
 
 
 def wire(runtime: Runtime, bar: TopBar) -> None:
-    def select_checkpoint(title: str | None) -> None:
+    def select_checkpoint(title: str | None) -> dict:
+        """Load the chosen checkpoint; if that fails, say why once and show the one still in use."""
         if not title:
-            return
+            return gr.update()
         try:
             runtime.select_checkpoint(title)
         except (KeyError, OSError, ValueError) as error:
-            raise gr.Error(f"Could not load {title}: {error}") from error
+            in_use = current_checkpoint(runtime)
+            gr.Warning(f"{error}. Still using {in_use}.")
+            return gr.update(value=in_use)
+        return gr.update(value=current_checkpoint(runtime))
 
     def refresh() -> tuple[dict, dict]:
         runtime.models.refresh()
@@ -89,7 +93,9 @@ def wire(runtime: Runtime, bar: TopBar) -> None:
         )
 
     private = {"show_progress": "hidden", "api_visibility": "private"}
-    bar.checkpoint.input(select_checkpoint, bar.checkpoint, None, concurrency_id="models", **private)
+    bar.checkpoint.input(
+        select_checkpoint, bar.checkpoint, bar.checkpoint, concurrency_id="models", **private
+    )
     bar.refresh.click(refresh, None, [bar.checkpoint, bar.vae], **private)
     bar.vae.input(runtime.select_vae, bar.vae, None, concurrency_id="models", **private)
     # .change, not .input: pasting "Clip skip: 2" from a parameters text sets it too.

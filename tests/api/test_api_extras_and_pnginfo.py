@@ -122,4 +122,4 @@ def test_extras_errors_name_the_field(client, runtime):
     assert response.status_code == 422
     response = client.post(f"{API}/extra-batch-images", json={"imageList": [{"data": "!!", "name": "x"}]})
     assert response.status_code == 400 and response.json()["detail"].startswith("imageList[0]:")
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()

@@ -66,13 +66,13 @@ def test_inpainting_with_a_mask_keeps_the_unmasked_half(client):
 
 def test_api_inpaint_defaults_are_a1111s_api_defaults(client, runtime):
     seen = []
-    original = runtime.run_job
+    original = runtime.submit_job
 
-    def spy(mode, job):
+    def spy(mode, job, **kwargs):
         seen.append((mode, job))
         return original(mode, job)
 
-    runtime.run_job = spy
+    runtime.submit_job = spy
     client.post(URL, json=request(mask=b64_png(half_mask())))
     mode, job = seen[0]
     assert mode == "img2img"
@@ -91,4 +91,4 @@ def test_missing_empty_and_undecodable_images(client, runtime):
     assert response.status_code == 400 and response.json()["detail"].startswith("mask:")
     response = client.post(URL, json=request(init_images=["http://example.com/a.png"]))
     assert response.status_code == 400
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()

@@ -59,7 +59,7 @@ def test_progress_of_an_api_job_and_interrupt(client, runtime):
     response = results[0]
     assert response.status_code == 200 and len(response.json()["images"]) == 1
     assert client.get(f"{API}/progress").json()["state"]["job_count"] == 0
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()
 
 
 def test_a_ui_job_is_visible_and_interruptible_through_the_api(client, runtime):

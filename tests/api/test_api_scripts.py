@@ -63,4 +63,4 @@ def test_unknown_scripts_are_422(client, runtime):
     assert response.status_code == 422 and "script_name" in response.json()["detail"]
     response = client.post(f"{API}/txt2img", json={**SMALL, "alwayson_scripts": {"My Grid": {"args": []}}})
     assert response.status_code == 422 and "alwayson_scripts" in response.json()["detail"]
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()

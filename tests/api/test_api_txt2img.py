@@ -39,13 +39,13 @@ def test_response_has_images_echoed_parameters_and_info_json(client):
 
 def test_a1111_defaults_euler_from_sampler_index_and_50_steps(client, runtime):
     seen = []
-    original = runtime.run_job
+    original = runtime.submit_job
 
-    def spy(mode, job):
+    def spy(mode, job, **kwargs):
         seen.append(job)
-        return original(mode, job.__class__(**{**job.__dict__, "steps": 1}))
+        return original(mode, job.__class__(**{**job.__dict__, "steps": 1}), **kwargs)
 
-    runtime.run_job = spy
+    runtime.submit_job = spy
     response = client.post(URL, json={"width": 64, "height": 64})
     assert response.status_code == 200, response.text
     job = seen[0]
@@ -148,7 +148,7 @@ def test_unknown_sampler_is_404_naming_the_field(client, runtime):
     assert post(client, hr_checkpoint_name="nope", enable_hr=True).status_code == 404
     response = post(client, scheduler="Karras2")
     assert response.status_code == 404 and response.json()["detail"].startswith("scheduler:")
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()
 
 
 def test_invalid_values_are_422_naming_the_field(client):
@@ -181,7 +181,7 @@ def test_failure_inside_generation_is_json_500_and_releases_the_queue(client, ru
     response = post(client)
     assert response.status_code == 500
     assert response.json()["error"] == "RuntimeError" and "model exploded" in response.json()["errors"]
-    assert not runtime.queue_lock.locked()
+    assert not runtime.queue.running() and not runtime.queue.waiting()
     assert not runtime.progress.report().active
 
 

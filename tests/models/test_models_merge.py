@@ -87,3 +87,59 @@ def test_mixed_precision_promotes(tmp_path) -> None:
         merge.MergeRequest(tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "m.ckpt")
     )
     assert read_state_dict(out)[0][CONV].dtype == torch.float32
+
+
+# --- round trips: merged files load like their sources ----------------------------------------------
+
+
+def _merge_and_load(tmp_path, primary, secondary, multiplier: float = 0.3):  # noqa: ANN001, ANN202
+    from modules.models.loader import load_checkpoint
+
+    out = merge.merge_checkpoints(
+        merge.MergeRequest(primary, secondary, tmp_path / "merged.safetensors", multiplier=multiplier)
+    )
+    return load_checkpoint(out), out
+
+
+def test_the_bundled_model_merged_with_itself_loads_and_is_unchanged(tmp_path) -> None:
+    from modules import paths
+    from modules.models.detect import METADATA_KEY
+    from modules.models.loader import load_checkpoint
+
+    source = paths.BUNDLED_MODELS / "demo-shapes-sd1.safetensors"
+    merged, out = _merge_and_load(tmp_path, source, source)  # was: num_channels (16) ... num_groups (32)
+    original = load_checkpoint(source)
+    assert read_state_dict(out)[1][METADATA_KEY] == read_state_dict(source)[1][METADATA_KEY]
+    for mine, theirs in ((merged.unet, original.unet), (merged.vae, original.vae)):
+        for (name, a), (_, b) in zip(mine.state_dict().items(), theirs.state_dict().items(), strict=True):
+            assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_two_tiny_models_merge_into_a_loadable_weighted_sum(tmp_path) -> None:
+    from modules.models.bundle import Arch
+    from modules.models.loader import load_checkpoint, save_checkpoint
+    from tests.models.conftest import tiny
+
+    a_path, b_path = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_checkpoint(tiny(Arch.SD1, seed=3), a_path)
+    save_checkpoint(tiny(Arch.SD1, seed=4), b_path)
+    merged, _ = _merge_and_load(tmp_path, a_path, b_path, multiplier=0.3)
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    for name, value in merged.unet.state_dict().items():
+        expected = a.unet.state_dict()[name] * 0.7 + b.unet.state_dict()[name] * 0.3
+        assert torch.allclose(value, expected, atol=1e-5), name
+
+
+def test_models_of_different_architectures_are_refused(tmp_path) -> None:
+    from modules.models.detect import METADATA_KEY
+
+    for name, config in (("a", '{"x": 1}'), ("b", '{"x": 2}')):
+        save_state_dict(
+            {CONV: torch.zeros(8, 4, 3, 3)}, tmp_path / f"{name}.safetensors", {METADATA_KEY: config}
+        )
+    with pytest.raises(ValueError, match="different architectures"):
+        merge.merge_checkpoints(
+            merge.MergeRequest(
+                tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "m.safetensors"
+            )
+        )

@@ -3,6 +3,7 @@ script controls, extension tabs, javascript/css, the Extensions tab, Extra Netwo
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import gradio as gr
@@ -11,7 +12,6 @@ from PIL import Image
 
 from modules.extensions import manage
 from modules.processing.job import GenerationJob
-from modules.progress import Progress
 from modules.ui import app, extensions, extra_networks, img2img, topbar, txt2img
 from modules.ui.extra_networks import Card
 from modules.ui.generation import Session, UiContext, paste_outputs, paste_updates
@@ -55,10 +55,19 @@ def generate(demo: gr.Blocks, values: dict[str, object], tab: str = "txt2img") -
     parameters text of the result."""
     fn = handler(demo, tab)
     args = [values[c.elem_id] if c.elem_id in values else default(c) for c in fn.inputs]
-    *_, last = fn.fn(*args)
+    *_, last = run_handler(fn.fn, None, *args)
     text = last[7]
     assert isinstance(text, str) and text, f"no result: {last[3]}"
     return text
+
+
+def run_handler(fn, *args) -> list:
+    """Every item an async generator handler yields (what Gradio streams to the page)."""
+
+    async def collect() -> list:
+        return [item async for item in fn(*args)]
+
+    return asyncio.run(collect())
 
 
 def default(control: gr.components.Component) -> object:
@@ -285,13 +294,3 @@ def test_lora_and_embedding_cards_are_listed_and_clicks_insert_tags(runtime):
     assert extra_networks.clicked(runtime, "", cards, index) == f"<lora:{LORA_NAME}:0.6>"
     names = [c.name for c in pages["Textual Inversion"].cards()]
     assert names == list(runtime.embeddings.embeddings)
-
-
-def test_progress_task_id_counts_generations():
-    progress = Progress()
-    assert progress.report().task_id == 0
-    progress.begin("txt2img")
-    first = progress.report().task_id
-    progress.end()
-    progress.begin("txt2img")
-    assert progress.report().task_id == first + 1 == 2

@@ -1,0 +1,150 @@
+"""Many users at once against a live server on loopback: N concurrent API generations plus a few
+browser-like clients (page load, then their own task polled through /progress), while a watcher times
+/progress throughout and samples the server's memory.
+
+    .venv/bin/python bench/bench_queue_load.py [--requests 200] [--tabs 5] [--rounds 2] [--root DIR]
+
+``--root`` runs the server from another checkout (e.g. /work/main, to compare before/after). Prints one
+JSON line per round: answered / lost requests, /progress p50/p99/max in ms, server RSS in MiB.
+Loopback only; the server is started and stopped here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+JOB = {"prompt": "a red circle", "steps": 1, "width": 64, "height": 64, "seed": 1, "sampler_name": "Euler"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(root: Path, data_dir: Path, port: int) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        str(root / "webui.py"),
+        "--api",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sdapi/v1/progress", timeout=2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode}") from None
+            time.sleep(0.5)
+    raise SystemExit("server did not start")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def api_user(client: httpx.AsyncClient, index: int) -> bool:
+    response = await client.post("/sdapi/v1/txt2img", json={**JOB, "seed": index}, timeout=None)
+    return response.status_code == 200 and len(response.json()["images"]) == 1
+
+
+async def browser_tab(client: httpx.AsyncClient, index: int, round_no: int) -> bool:
+    """A tab: loads the page, queues its job under its own task id and polls that task until done."""
+    await client.get("/", timeout=None)
+    task_id = f"tab-{round_no}-{index}"
+    job = asyncio.ensure_future(
+        client.post("/sdapi/v1/txt2img", json={**JOB, "force_task_id": task_id}, timeout=None)
+    )
+    while not job.done():
+        await client.get("/sdapi/v1/progress", params={"task_id": task_id}, timeout=None)
+        await asyncio.sleep(0.25)
+    response = await job
+    return response.status_code == 200
+
+
+async def watch_progress(client: httpx.AsyncClient, stop: asyncio.Event, samples: list[float]) -> None:
+    while not stop.is_set():
+        started = time.perf_counter()
+        await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"}, timeout=None)
+        samples.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.1)
+
+
+async def one_round(url: str, requests: int, tabs: int, round_no: int) -> dict:
+    limits = httpx.Limits(max_connections=requests + tabs + 10)
+    async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+        stop, samples = asyncio.Event(), []
+        watcher = asyncio.create_task(watch_progress(client, stop, samples))
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(
+            *(api_user(client, i) for i in range(requests)),
+            *(browser_tab(client, i, round_no) for i in range(tabs)),
+            return_exceptions=True,
+        )
+        seconds = time.perf_counter() - started
+        stop.set()
+        await watcher
+    answered = sum(o is True for o in outcomes)
+    ordered = sorted(samples)
+    return {
+        "answered": answered,
+        "lost": len(outcomes) - answered,
+        "seconds": round(seconds, 1),
+        "progress_calls": len(samples),
+        "progress_p50_ms": round(statistics.median(ordered), 1),
+        "progress_p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+        "progress_max_ms": round(ordered[-1], 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--tabs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--root", type=Path, default=ROOT)
+    args = parser.parse_args()
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        proc = start(args.root, Path(data_dir), port)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            print(
+                json.dumps({"root": str(args.root), "rss_start_mib": round(rss_mib(proc.pid), 1)}), flush=True
+            )
+            for round_no in range(args.rounds):
+                result = asyncio.run(one_round(url, args.requests, args.tabs, round_no))
+                result["round"] = round_no
+                result["rss_after_mib"] = round(rss_mib(proc.pid), 1)
+                print(json.dumps(result), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    main()
