@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from modules.models.bundle import Arch, ModelBundle
+from modules.prompting.schedule import index_at_call
 
 
 class SamplingInterrupted(Exception):
@@ -51,12 +52,8 @@ class ScheduledConditioning:
     entries: tuple[tuple[int, TextConditioning], ...]
 
     def at_call(self, call_index: int) -> TextConditioning:
-        # A1111 compatibility: its denoiser counts model calls from 0 and takes the first entry whose
-        # end step is >= the call index, so "[a:b:1]" still uses "a" at call 1 (the second call).
-        for end_step, conditioning in self.entries:
-            if call_index <= end_step:
-                return conditioning
-        return self.entries[-1][1]
+        # The one rule for "which entry at call i" (A1111's, quirks included): prompting.index_at_call.
+        return self.entries[index_at_call(self.entries, call_index)][1]
 
 
 @dataclass(frozen=True)
