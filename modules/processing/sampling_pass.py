@@ -27,6 +27,7 @@ from modules.sampling.denoiser import (
     DenoiserHooks,
     SamplingInterrupted,
     ScheduledConditioning,
+    UncondSkip,
     UNetApply,
 )
 from modules.sampling.model_wrap import make_denoiser
@@ -56,6 +57,7 @@ class SamplingPlan:
     rng_source: str
     eta_noise_seed_delta: int
     noise_multiplier: float = 1.0
+    uncond_skip: UncondSkip = field(default_factory=UncondSkip)
     infotext: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -121,6 +123,12 @@ def plan_pass(
         infotext[key("eta_noise_seed_delta")] = ensd
     if strength is not None and noise_multiplier != 1.0:
         infotext[key("initial_noise_multiplier")] = noise_multiplier
+    uncond_skip = UncondSkip(
+        float(settings["s_min_uncond"]),
+        bool(settings["s_min_uncond_all"]),
+        float(settings["skip_early_cond"]),
+    )
+    infotext.update(uncond_skip_infotext(uncond_skip, sigmas))
     return SamplingPlan(
         sampler=sampler,
         schedule=schedule,
@@ -134,8 +142,23 @@ def plan_pass(
         rng_source=RNG_SOURCES[settings["randn_source"]],
         eta_noise_seed_delta=ensd,
         noise_multiplier=noise_multiplier,
+        uncond_skip=uncond_skip,
         infotext=infotext,
     )
+
+
+def uncond_skip_infotext(skip: UncondSkip, sigmas: torch.Tensor) -> dict[str, Any]:
+    """A1111 records these only when a call actually skipped the negative prompt; the calls are judged
+    at the schedule's sigmas (exact for first-order samplers)."""
+    calls = len(sigmas) - 1
+    pairs: dict[str, Any] = {}
+    if skip.early > 0:
+        pairs[key("skip_early_cond")] = skip.early
+    elif any(skip.skips(i, calls, float(sigmas[i])) for i in range(calls)):
+        pairs[key("s_min_uncond")] = skip.s_min_uncond
+        if skip.all_steps:
+            pairs[key("s_min_uncond_all")] = True
+    return pairs
 
 
 def sampler_options(
@@ -205,6 +228,7 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
         should_stop=runtime.progress.should_stop,
         hooks=denoiser_hooks(runtime, batch),
         dtype=bundle.dtype,
+        uncond_skip=sampling.uncond_skip,
     )
     samples = run_sampler(runtime, plan, sampling, denoiser, x, noise_sampler)
     if batch.latent_mask is not None:

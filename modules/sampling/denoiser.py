@@ -104,6 +104,25 @@ def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.
     return padded, mask
 
 
+@dataclass(frozen=True)
+class UncondSkip:
+    """When a call runs without the negative prompt (A1111's "Negative Guidance minimum sigma" and
+    "Ignore negative prompt during early sampling"). Skipped calls stand the first AND part of each
+    image in for its negative, as A1111 does; at CFG 1 with AND weights summing to 1 that gives exactly
+    the guided result, so those calls always skip it (half the UNet batch, as ComfyUI does)."""
+
+    s_min_uncond: float = 0.0
+    all_steps: bool = False  # below s_min_uncond skip every call, not every other one
+    early: float = 0.0  # the share of calls at the start that skip it
+
+    def skips(self, call_index: int, total: int, sigma: float) -> bool:
+        if self.early > 0 and call_index / max(total, 1) <= self.early:
+            return True
+        return bool(
+            (call_index % 2 or self.all_steps) and self.s_min_uncond > 0 and sigma < self.s_min_uncond
+        )
+
+
 class CFGDenoiser:
     """``(x, sigma) -> denoised`` with classifier-free guidance over per-call scheduled conditioning.
 
@@ -125,6 +144,7 @@ class CFGDenoiser:
         should_stop: Callable[[], bool] = lambda: False,
         hooks: DenoiserHooks | None = None,
         dtype: torch.dtype = torch.float32,
+        uncond_skip: UncondSkip | None = None,
     ) -> None:
         if len(conds) != len(unconds):
             raise ValueError("need one negative conditioning per image")
@@ -138,6 +158,11 @@ class CFGDenoiser:
         self.should_stop = should_stop
         self.hooks = hooks or DenoiserHooks()
         self.dtype = dtype  # the UNet's weights dtype, for the NaN message
+        self.uncond_skip = uncond_skip or UncondSkip()
+        # CFG 1 with weights summing to 1: uncond + 1 * sum(w * (c - uncond)) is sum(w * c) exactly.
+        self.guidance_free = cfg_scale == 1 and all(
+            abs(sum(w for _, w in c.parts) - 1) < 1e-9 for c in self.conds
+        )
         self.call_index = 0
         self.unet_calls = 0
 
@@ -159,37 +184,48 @@ class CFGDenoiser:
         text_uncond = [u.at_call(self.call_index).tokens[0] for u in self.unconds]
         return DenoiserStep(x, sigma, self.call_index, self.total_steps, text_cond, text_uncond)
 
-    def _pooled(self) -> torch.Tensor | None:
+    def _pooled(self, with_uncond: bool) -> torch.Tensor | None:
         pooled = [[part.at_call(self.call_index).pooled for part, _ in c.parts] for c in self.conds]
         if pooled[0][0] is None:
             return None
         flat = [p[0] for parts in pooled for p in parts]
-        flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
+        if with_uncond:
+            flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
         return torch.stack(flat)
+
+    def skips_uncond(self, step: DenoiserStep) -> bool:
+        sigma = float(step.sigma.reshape(-1)[0])
+        return self.guidance_free or self.uncond_skip.skips(step.call_index, step.total_steps, sigma)
 
     def _guided(self, step: DenoiserStep) -> torch.Tensor:
         counts = [len(parts) for parts in step.text_cond]
-        # Batch layout: every AND part of every image, then every image's negative prompt.
-        x_in = self._layout(step.x, counts)
+        with_uncond = not self.skips_uncond(step)
+        # Batch layout: every AND part of every image, then (unless skipped) every image's negative.
+        x_in = self._layout(step.x, counts, with_uncond)
         sigma = step.sigma.reshape(-1)
         sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
-        sigma_in = torch.cat([sigma_per_image.repeat_interleave(torch.tensor(counts)), sigma_per_image])
-        tokens = [t for parts in step.text_cond for t in parts] + step.text_uncond
+        sigma_in = self._layout(sigma_per_image, counts, with_uncond)
+        tokens = [t for parts in step.text_cond for t in parts] + (step.text_uncond if with_uncond else [])
         cond_in, cond_mask = pad_and_stack(tokens)
-        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled()}
+        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled(with_uncond)}
         if self.image_cond is not None:
-            extra["image_cond"] = self._layout(self.image_cond, counts)
+            extra["image_cond"] = self._layout(self.image_cond, counts, with_uncond)
         if self.time_ids is not None:
-            extra["time_ids"] = self._layout(self.time_ids, counts)
+            extra["time_ids"] = self._layout(self.time_ids, counts, with_uncond)
         out = self.model(x_in, sigma_in, **extra)
         self.unet_calls += 1
         check_finite(out, "UNet", self.dtype)
+        if not with_uncond:
+            # A1111 compatibility: the first AND part of each image stands in for its negative.
+            firsts = torch.tensor([sum(counts[:i]) for i in range(len(counts))])
+            out = torch.cat([out, out[firsts]])
         return self._combine(out, counts)
 
     @staticmethod
-    def _layout(per_image: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def _layout(per_image: torch.Tensor, counts: list[int], with_uncond: bool = True) -> torch.Tensor:
         """Rows per image -> rows per UNet batch entry: one per AND part, then one for the negative."""
-        return torch.cat([per_image.repeat_interleave(torch.tensor(counts), dim=0), per_image])
+        parts = per_image.repeat_interleave(torch.tensor(counts), dim=0)
+        return torch.cat([parts, per_image]) if with_uncond else parts
 
     def _combine(self, out: torch.Tensor, counts: list[int]) -> torch.Tensor:
         n_cond = sum(counts)
