@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 ./scripts/setup.sh --test
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+if [ "$#" -eq 0 ]; then
+    .venv/bin/ruff check .
+    .venv/bin/ruff format --check .
+fi
