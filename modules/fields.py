@@ -73,6 +73,14 @@ class Field:
     validator: Callable[[Any], None] | None = None  # further rules; raises ValueError naming the problem
     name: str = ""  # filled in where the field is declared
 
+    @property
+    def infotext_key(self) -> str | None:
+        """The parameters-text key this field is written under ("Size" for "Size-1")."""
+        if self.infotext is None:
+            return None
+        key, _, part = self.infotext.rpartition("-")
+        return key if part in ("1", "2") and key else self.infotext
+
     # --- describing -------------------------------------------------------------------------------
 
     def allowed(self) -> str:

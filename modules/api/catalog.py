@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from modules.sampling.registry import SamplerInfo
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 # A1111's extras upscalers that need no model; "None" means "do not upscale".
 PIXEL_UPSCALERS = ("None", "Lanczos", "Nearest")
@@ -30,7 +33,7 @@ LATENT_UPSCALE_MODES = (
 _INNER_MODEL_SCHEDULES = {"uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"}
 
 
-def samplers(runtime: Any) -> list[dict[str, Any]]:
+def samplers(runtime: Runtime) -> list[dict[str, Any]]:
     return [
         {"name": info.name, "aliases": list(info.aliases), "options": sampler_options(info)}
         for info in runtime.sampling_registry.samplers.values()
@@ -48,7 +51,7 @@ def sampler_options(info: SamplerInfo) -> dict[str, Any]:
     return options
 
 
-def schedulers(runtime: Any) -> list[dict[str, Any]]:
+def schedulers(runtime: Runtime) -> list[dict[str, Any]]:
     return [
         {
             "name": info.name,
@@ -72,7 +75,7 @@ def latent_upscale_modes() -> list[dict[str, str]]:
     return [{"name": name} for name in LATENT_UPSCALE_MODES]
 
 
-def sd_models(runtime: Any) -> list[dict[str, Any]]:
+def sd_models(runtime: Runtime) -> list[dict[str, Any]]:
     return [
         {
             "title": info.title,
@@ -92,11 +95,11 @@ def _config_near(checkpoint: Path) -> str | None:
     return str(config) if config.is_file() else None
 
 
-def sd_vaes(runtime: Any) -> list[dict[str, str]]:
+def sd_vaes(runtime: Runtime) -> list[dict[str, str]]:
     return [{"model_name": vae.name, "filename": str(vae.path)} for vae in runtime.models.vaes()]
 
 
-def current_checkpoint_title(runtime: Any) -> str | None:
+def current_checkpoint_title(runtime: Runtime) -> str | None:
     """The title of the most recently used loaded checkpoint, if any is loaded."""
     loaded = runtime.models.loaded()
     if not loaded or loaded[-1].path is None:
@@ -108,19 +111,19 @@ def current_checkpoint_title(runtime: Any) -> str | None:
     return None
 
 
-def loras(runtime: Any) -> list[dict[str, Any]]:
+def loras(runtime: Runtime) -> list[dict[str, Any]]:
     """[{name, alias, path, metadata}] from the LoRA extension (none when it is disabled)."""
     network = runtime.extensions.extra_networks.get("lora")
-    return network.extra["items"](runtime) if network is not None else []
+    return network.extra["items"](runtime.paths) if network is not None else []
 
 
-def refresh_loras(runtime: Any) -> None:
+def refresh_loras(runtime: Runtime) -> None:
     network = runtime.extensions.extra_networks.get("lora")
     if network is not None:
-        network.extra["refresh"](runtime)
+        network.extra["refresh"](runtime.paths)
 
 
-def embeddings(runtime: Any) -> dict[str, dict[str, Any]]:
+def embeddings(runtime: Runtime) -> dict[str, dict[str, Any]]:
     """Embeddings that fit the loaded model's text encoder ("loaded") and the others ("skipped")."""
     width = _text_width(runtime)
     result: dict[str, dict[str, Any]] = {"loaded": {}, "skipped": {}}
@@ -136,21 +139,21 @@ def embeddings(runtime: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _text_width(runtime: Any) -> int | None:
+def _text_width(runtime: Runtime) -> int | None:
     loaded = runtime.models.loaded()
     if not loaded:
         return None
     return sum(int(encoder.config.hidden_size) for encoder in loaded[-1].text_encoders)
 
 
-def prompt_styles(runtime: Any) -> list[dict[str, str]]:
+def prompt_styles(runtime: Runtime) -> list[dict[str, str]]:
     return [
         {"name": style.name, "prompt": style.prompt, "negative_prompt": style.negative_prompt}
         for style in list(runtime.styles.styles.values())
     ]
 
 
-def scripts(runtime: Any) -> dict[str, list[str]]:
+def scripts(runtime: Runtime) -> dict[str, list[str]]:
     """Lower-cased titles of the scripts each tab shows, always-on ones included (A1111's names)."""
     return {
         mode: [s.title().lower() for s in _shown_scripts(runtime, mode == "img2img")]
@@ -158,7 +161,7 @@ def scripts(runtime: Any) -> dict[str, list[str]]:
     }
 
 
-def script_info(runtime: Any) -> list[dict[str, Any]]:
+def script_info(runtime: Runtime) -> list[dict[str, Any]]:
     """Each script per tab; its arguments are not described (they exist only as UI components here)."""
     result = []
     for is_img2img in (False, True):
@@ -175,12 +178,12 @@ def script_info(runtime: Any) -> list[dict[str, Any]]:
     return result
 
 
-def _shown_scripts(runtime: Any, is_img2img: bool) -> list[Any]:
+def _shown_scripts(runtime: Runtime, is_img2img: bool) -> list[Any]:
     shown = runtime.scripts.alwayson(is_img2img) + runtime.scripts.selectable(is_img2img)
     return [script for script in runtime.extensions.scripts if script in shown]
 
 
-def extensions(runtime: Any) -> list[dict[str, Any]]:
+def extensions(runtime: Runtime) -> list[dict[str, Any]]:
     """Installed extensions in load order, enabled as the user and the command-line flags chose."""
     from modules.extensions import loader, startup
 
@@ -208,7 +211,7 @@ def extensions(runtime: Any) -> list[dict[str, Any]]:
     return result
 
 
-def cmd_flags(runtime: Any) -> dict[str, Any]:
+def cmd_flags(runtime: Runtime) -> dict[str, Any]:
     return {
         key: str(value) if isinstance(value, Path) else value for key, value in vars(runtime.args).items()
     }

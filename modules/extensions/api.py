@@ -24,16 +24,18 @@ from modules.extensions.payloads import Callback, ImageSavedParams, PostprocessI
 from modules.grids import GridAnnotation, add_params, draw_grid_annotations, draw_prompt_matrix, save_grid, save_sample
 from modules.images import image_grid
 from modules.lookup import Lookup
+from modules.models.bundle import ModelBundle
 from modules.options import OptionInfo
-from modules.processing.job import GenerationJob, GenerationResult, MaskedContent, ResizeMode
+from modules.paths import Paths
+from modules.processing.job import MASKED_CONTENT, RESIZE_MODES, GenerationJob, GenerationResult, MaskedContent, ResizeMode
 from modules.processing.pipeline import JobPlan
 from modules.sampling.denoiser import AfterCFG, DenoiserStep
 
 API_VERSION = "1.1"
 
 __all__ = [
-    "API_VERSION", "AfterCFG", "AlwaysVisible", "Callback", "DenoiserStep", "ExtraNetwork", "GenerationJob",
-    "GenerationResult", "GridAnnotation", "ImageSavedParams", "JobContext", "Lookup", "MaskedContent", "OptionInfo",
+    "API_VERSION", "MASKED_CONTENT", "RESIZE_MODES", "AfterCFG", "AlwaysVisible", "Callback", "DenoiserStep", "ExtraNetwork", "GenerationJob",
+    "GenerationResult", "GridAnnotation", "ImageSavedParams", "JobContext", "Lookup", "MaskedContent", "ModelBundle", "OptionInfo", "Paths",
     "PostprocessImageArgs", "ResizeMode", "Script", "add_params", "draw_grid_annotations",
     "draw_prompt_matrix", "image_grid", "on_after_cfg", "on_app_started", "on_before_image_saved",
     "on_cfg_denoiser", "on_image_saved", "on_infotext_pasted", "on_model_loaded", "on_ui_settings",

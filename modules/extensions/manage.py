@@ -16,9 +16,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from modules.extensions import loader
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 DISABLED_KEY = "disabled_extensions"
 GIT_TIMEOUT = 120
@@ -92,7 +95,7 @@ def _is_loopback(server_name: str | None) -> bool:
 # ----- listing and switching ---------------------------------------------------------------------------------
 
 
-def disabled_names(runtime: Any) -> list[str]:
+def disabled_names(runtime: Runtime) -> list[str]:
     """The extensions switched off (from the next start)."""
     try:
         value = runtime.options.get(DISABLED_KEY)
@@ -102,7 +105,7 @@ def disabled_names(runtime: Any) -> list[str]:
 
 
 def list_extensions(
-    runtime: Any, user_dir: Path = loader.USER_DIR, builtin_dir: Path = loader.BUILTIN_DIR
+    runtime: Runtime, user_dir: Path = loader.USER_DIR, builtin_dir: Path = loader.BUILTIN_DIR
 ) -> list[InstalledExtension]:
     """Every extension folder in load order, with what git knows about it."""
     disabled = set(disabled_names(runtime))
@@ -123,7 +126,7 @@ def _describe(ext: loader.Extension) -> InstalledExtension:
 
 
 def set_enabled(
-    runtime: Any,
+    runtime: Runtime,
     name: str,
     enabled: bool,
     user_dir: Path = loader.USER_DIR,
@@ -143,7 +146,7 @@ def set_enabled(
 
 
 def install(
-    runtime: Any, source: str, name: str | None = None, user_dir: Path = loader.USER_DIR
+    runtime: Runtime, source: str, name: str | None = None, user_dir: Path = loader.USER_DIR
 ) -> InstalledExtension:
     """Install from a git URL (cloned) or a local folder (copied) into extensions/<name>; it loads at the
     next start (its install.py runs then)."""
@@ -182,7 +185,7 @@ def _is_bare_repo(path: Path) -> bool:
 
 
 def check_updates(
-    runtime: Any,
+    runtime: Runtime,
     names: list[str] | None = None,
     user_dir: Path = loader.USER_DIR,
     builtin_dir: Path = loader.BUILTIN_DIR,
@@ -213,7 +216,7 @@ def _check(ext: InstalledExtension) -> UpdateStatus:
 
 
 def update(
-    runtime: Any, name: str, user_dir: Path = loader.USER_DIR, builtin_dir: Path = loader.BUILTIN_DIR
+    runtime: Runtime, name: str, user_dir: Path = loader.USER_DIR, builtin_dir: Path = loader.BUILTIN_DIR
 ) -> InstalledExtension:
     """Fast-forward a git extension to its upstream (local changes are never overwritten)."""
     ensure_allowed(runtime.args)

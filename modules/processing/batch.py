@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -22,6 +22,9 @@ from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
 from modules.processing import seeds as seeding
 from modules.processing.job import GenerationJob, GenerationResult
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 log = logging.getLogger("batch")
 
@@ -78,7 +81,7 @@ def output_settings(options: BatchOptions, job: GenerationJob, stem: str) -> dic
 
 
 def png_info_changes(
-    runtime: Any, options: BatchOptions, base: GenerationJob, image_path: Path, image: Image.Image
+    runtime: Runtime, options: BatchOptions, base: GenerationJob, image_path: Path, image: Image.Image
 ) -> dict[str, Any]:
     """Job fields from the image's own parameters text, limited to the chosen items (A1111's PNG info)."""
     source = image
@@ -115,7 +118,7 @@ def png_info_changes(
 
 
 def image_job(
-    runtime: Any,
+    runtime: Runtime,
     options: BatchOptions,
     base: GenerationJob,
     path: Path,
@@ -146,7 +149,7 @@ def image_job(
 
 
 def run_batch(
-    runtime: Any,
+    runtime: Runtime,
     job: GenerationJob,
     options: BatchOptions,
     on_image: Callable[[Path, GenerationResult], None] | None = None,

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from modules.processing import image_cond
+
+if TYPE_CHECKING:
+    from modules.processing.job import GenerationJob
+    from modules.processing.pipeline import JobPlan
+    from modules.runtime import Runtime
 
 DPT_SIZE = 384
 _cache: dict[Path, Any] = {}
@@ -59,7 +64,7 @@ def uploaded_depth(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array)[None, None]
 
 
-def depth_map(runtime: Any, job: Any, images: list[Image.Image]) -> torch.Tensor:
+def depth_map(runtime: Runtime, job: GenerationJob, images: list[Image.Image]) -> torch.Tensor:
     if job.depth_map is not None:
         return uploaded_depth(job.depth_map).expand(len(images), -1, -1, -1)
     model_path = find_depth_model(runtime.paths.data_dir / "models" / "depth")
@@ -72,7 +77,7 @@ def depth_map(runtime: Any, job: Any, images: list[Image.Image]) -> torch.Tensor
 
 
 def depth_cond_for(
-    runtime: Any, plan: Any, images: list[Image.Image], latent_hw: tuple[int, int]
+    runtime: Runtime, plan: JobPlan, images: list[Image.Image], latent_hw: tuple[int, int]
 ) -> torch.Tensor:
     """The depth channel for the UNet; the map used is shown after the results (plan.extra_images)."""
     depth = depth_map(runtime, plan.job, images)

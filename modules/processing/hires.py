@@ -12,6 +12,7 @@ from PIL import Image
 
 from modules.processing import image_cond, sampling_pass, vae
 from modules.processing.job import GenerationJob
+from modules.processing.job import infotext_key as key
 from modules.processing.pipeline import Batch, JobPlan, make_encoder
 from modules.processing.prompt_conds import ConditioningBuilder
 from modules.prompting import extract_extra_networks
@@ -72,22 +73,22 @@ def validate(job: GenerationJob) -> None:
 def infotext_params(job: GenerationJob) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if job.hr_resize_x or job.hr_resize_y:
-        params["Hires resize"] = f"{job.hr_resize_x}x{job.hr_resize_y}"
+        params[key("hr_resize_x")] = f"{job.hr_resize_x}x{job.hr_resize_y}"
     else:
-        params["Hires upscale"] = job.hr_scale
+        params[key("hr_scale")] = job.hr_scale
     if job.hr_second_pass_steps:
-        params["Hires steps"] = job.hr_second_pass_steps
-    params["Hires upscaler"] = job.hr_upscaler
-    params["Denoising strength"] = strength(job)
+        params[key("hr_second_pass_steps")] = job.hr_second_pass_steps
+    params[key("hr_upscaler")] = job.hr_upscaler
+    params[key("denoising_strength")] = strength(job)
     sampler_name, scheduler = hires_sampler(job)
     if sampler_name != job.sampler_name:
-        params["Hires sampler"] = sampler_name
+        params[key("hr_sampler_name")] = sampler_name
     if scheduler != job.scheduler:
-        params["Hires schedule type"] = scheduler
+        params[key("hr_scheduler")] = scheduler
     if job.hr_prompt and job.hr_prompt != job.prompt:
-        params["Hires prompt"] = job.hr_prompt
+        params[key("hr_prompt")] = job.hr_prompt
     if job.hr_negative_prompt and job.hr_negative_prompt != job.negative_prompt:
-        params["Hires negative prompt"] = job.hr_negative_prompt
+        params[key("hr_negative_prompt")] = job.hr_negative_prompt
     return params
 
 

@@ -11,8 +11,6 @@ from PIL import Image, ImageFilter, ImageOps
 
 LANCZOS = Image.Resampling.LANCZOS
 
-RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
-
 
 def resize_image(mode: int, image: Image.Image, width: int, height: int) -> Image.Image:
     """Fit ``image`` to width x height: 0 stretch, 1 cover and centre-crop, 2 fit and fill the bands.

@@ -18,14 +18,22 @@ import torch.nn.functional as F
 from PIL import Image
 
 from modules.processing import image_cond, imageops, sampling_pass, vae
-from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.job import (
+    INPAINT_AREAS,
+    MASK_MODES,
+    MASKED_CONTENT,
+    RESIZE_MODES,
+    GenerationJob,
+    GenerationResult,
+)
+from modules.processing.job import infotext_key as key
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
 
 if TYPE_CHECKING:
+    from modules.models.bundle import ModelBundle
     from modules.runtime import Runtime
 
 DEFAULT_STRENGTH = 0.75
-MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
 
 
 @dataclass
@@ -119,17 +127,17 @@ def generate_images(runtime: Runtime, job: GenerationJob, settings: Mapping[str,
 
 
 def infotext_params(job: GenerationJob) -> dict[str, Any]:
-    params: dict[str, Any] = {"Denoising strength": strength(job)}
+    params: dict[str, Any] = {key("denoising_strength"): strength(job)}
     if job.resize_mode:
-        params["Resize mode"] = imageops.RESIZE_MODES[job.resize_mode]
+        params[key("resize_mode")] = RESIZE_MODES[job.resize_mode]
     if job.mask is not None:
-        params["Mask blur"] = job.mask_blur
+        params[key("mask_blur")] = job.mask_blur
         if job.inpainting_mask_invert:
-            params["Mask mode"] = "Inpaint not masked"
-        params["Masked content"] = MASKED_CONTENT[job.inpainting_fill]
+            params[key("inpainting_mask_invert")] = MASK_MODES[1]
+        params[key("inpainting_fill")] = MASKED_CONTENT[job.inpainting_fill]
         if job.inpaint_full_res:
-            params["Inpaint area"] = "Only masked"
-            params["Masked area padding"] = job.inpaint_full_res_padding
+            params[key("inpaint_full_res")] = INPAINT_AREAS[1]
+            params[key("inpaint_full_res_padding")] = job.inpaint_full_res_padding
     return params
 
 
@@ -180,7 +188,7 @@ def sample_batch(
     return sampling_pass.run_pass(runtime, plan, plan.first_pass, batch_input)
 
 
-def encode_and_upscale(bundle: Any, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:
+def encode_and_upscale(bundle: ModelBundle, job: GenerationJob, generator: torch.Generator) -> torch.Tensor:
     """Resize mode 3: encode at the input's own size, then upscale the latents bilinearly."""
     factor = bundle.vae_scale_factor
     latents = []
@@ -205,7 +213,7 @@ def latent_mask(
 
 
 def make_image_cond(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     prepared: list[PreparedImage],
     latent_hw: tuple[int, int],

@@ -499,6 +499,16 @@ class GenerationJob:
 JOB_FIELDS = fields_of(GenerationJob)
 
 
+def infotext_key(name: str) -> str:
+    """The parameters-text key of a job field or a setting, from its declaration: writers use this,
+    readers the same declarations, so a key is spelled once."""
+    spec = JOB_FIELDS.get(name)
+    key = spec.infotext_key if spec is not None else builtin_definitions()[name].infotext
+    if not key:
+        raise KeyError(f"{name} is not written to the parameters text")
+    return key
+
+
 @dataclass
 class GenerationResult:
     images: list[Any]

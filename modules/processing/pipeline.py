@@ -19,6 +19,7 @@ from modules.models.bundle import ModelBundle
 from modules.processing import seeds as seeding
 from modules.processing import vae
 from modules.processing.job import GenerationJob, GenerationResult
+from modules.processing.job import infotext_key as key
 from modules.processing.prompt_conds import ConditioningBuilder
 
 if TYPE_CHECKING:
@@ -176,26 +177,26 @@ class JobPlan:
         """The ``Key: value`` pairs of one image's infotext, in A1111's order."""
         job, settings = self.job, self.settings
         params: dict[str, Any] = {
-            "Steps": job.steps,
-            "Sampler": job.sampler_name,
-            "Schedule type": self.extra.get("Schedule type"),
-            "CFG scale": job.cfg_scale,
-            "Seed": self.all_seeds[index_in_job],
-            "Size": f"{job.width}x{job.height}",
-            "Model hash": self.bundle.short_hash,
+            key("steps"): job.steps,
+            key("sampler_name"): job.sampler_name,
+            key("scheduler"): self.extra.get(key("scheduler")),
+            key("cfg_scale"): job.cfg_scale,
+            key("seed"): self.all_seeds[index_in_job],
+            key("width"): f"{job.width}x{job.height}",
+            key("sd_model_checkpoint"): self.bundle.short_hash,
             "Model": self.bundle.name,
             "VAE hash": self.bundle.vae_sha256[:10] if self.bundle.vae_sha256 else None,
-            "VAE": self.bundle.vae_name,
+            key("sd_vae"): self.bundle.vae_name,
         }
         if job.subseed_strength > 0:
-            params["Variation seed"] = self.all_subseeds[index_in_job]
-            params["Variation seed strength"] = job.subseed_strength
+            params[key("subseed")] = self.all_subseeds[index_in_job]
+            params[key("subseed_strength")] = job.subseed_strength
         if job.seed_resize_from_w > 0 and job.seed_resize_from_h > 0:
-            params["Seed resize from"] = f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
+            params[key("seed_resize_from_w")] = f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
         if self.clip_skip > 1:
-            params["Clip skip"] = self.clip_skip
+            params[key("CLIP_stop_at_last_layers")] = self.clip_skip
         if settings["randn_source"] != "GPU":
-            params["RNG"] = settings["randn_source"]
+            params[key("randn_source")] = settings["randn_source"]
         params.update(self.conditioning.encoder.extra_generation_params)  # TI hashes, Emphasis
         params.update(self.extra)
         params.update(job.extra_generation_params)
@@ -203,7 +204,9 @@ class JobPlan:
         return params
 
 
-def make_encoder(runtime: Any, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]) -> Any:
+def make_encoder(
+    runtime: Runtime, bundle: ModelBundle, job: GenerationJob, settings: Mapping[str, Any]
+) -> Any:
     from modules.conditioning import PromptEncoder
 
     return PromptEncoder(
@@ -251,7 +254,7 @@ def plan_job(
     )
 
 
-def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
+def styled(runtime: Runtime, prompt: str, styles: list[str], negative: bool) -> str:
     """The prompt with the job's styles (styles.csv) applied, as A1111 applies them at generation time."""
     database = getattr(runtime, "styles", None)
     if not styles or database is None:
@@ -262,7 +265,7 @@ def styled(runtime: Any, prompt: str, styles: list[str], negative: bool) -> str:
 
 
 def run_selected_script(
-    runtime: Any,
+    runtime: Runtime,
     job: GenerationJob,
     settings: Mapping[str, Any],
     mode: str,
@@ -290,7 +293,7 @@ def run_selected_script(
 
 
 def run_batches(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     sample_batch: Callable[[Batch], Any],
     postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
@@ -328,7 +331,7 @@ def run_batches(
     return result
 
 
-def add_grid(runtime: Any, plan: JobPlan, result: GenerationResult) -> None:
+def add_grid(runtime: Runtime, plan: JobPlan, result: GenerationResult) -> None:
     """Several images: make a grid, save it (grids folder) and show it first, as users expect."""
     settings, job = plan.settings, plan.job
     if len(result.images) < 2 or not (settings["return_grid"] or settings["grid_save"]):
@@ -372,7 +375,7 @@ def infotext(plan: JobPlan, index_in_job: int) -> str:
 
 
 def finish_batch(
-    runtime: Any,
+    runtime: Runtime,
     plan: JobPlan,
     batch: Batch,
     latents: Any,
@@ -402,7 +405,7 @@ def finish_batch(
             result.saved_paths.append(str(saved))
 
 
-def save_output(runtime: Any, plan: JobPlan, image: Any, index: int, text: str) -> Any:
+def save_output(runtime: Runtime, plan: JobPlan, image: Any, index: int, text: str) -> Any:
     settings, job = plan.settings, plan.job
     if job.do_not_save_samples or not settings["samples_save"]:
         return None

@@ -16,6 +16,7 @@ import torch
 
 from modules.models.bundle import Arch, ModelBundle
 from modules.processing.job import GenerationJob
+from modules.processing.job import infotext_key as key
 from modules.processing.vae import approximate_preview
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
@@ -26,6 +27,7 @@ from modules.sampling.denoiser import (
     DenoiserHooks,
     SamplingInterrupted,
     ScheduledConditioning,
+    UncondSkip,
     UNetApply,
 )
 from modules.sampling.model_wrap import make_denoiser
@@ -55,6 +57,7 @@ class SamplingPlan:
     rng_source: str
     eta_noise_seed_delta: int
     noise_multiplier: float = 1.0
+    uncond_skip: UncondSkip = field(default_factory=UncondSkip)
     infotext: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -120,12 +123,18 @@ def plan_pass(
     run = len(sigmas) - 1
     options, infotext = sampler_options(sampler, job, settings)
     if not is_hires and (scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
-        infotext["Schedule type"] = schedule.label
+        infotext[key("scheduler")] = schedule.label
     ensd = int(settings["eta_noise_seed_delta"] or 0)
     if ensd and sampler.uses_ensd:
-        infotext["ENSD"] = ensd
+        infotext[key("eta_noise_seed_delta")] = ensd
     if strength is not None and noise_multiplier != 1.0:
-        infotext["Noise multiplier"] = noise_multiplier
+        infotext[key("initial_noise_multiplier")] = noise_multiplier
+    uncond_skip = UncondSkip(
+        float(settings["s_min_uncond"]),
+        bool(settings["s_min_uncond_all"]),
+        float(settings["skip_early_cond"]),
+    )
+    infotext.update(uncond_skip_infotext(uncond_skip, sigmas))
     return SamplingPlan(
         sampler=sampler,
         schedule=schedule,
@@ -139,8 +148,23 @@ def plan_pass(
         rng_source=RNG_SOURCES[settings["randn_source"]],
         eta_noise_seed_delta=ensd,
         noise_multiplier=noise_multiplier,
+        uncond_skip=uncond_skip,
         infotext=infotext,
     )
+
+
+def uncond_skip_infotext(skip: UncondSkip, sigmas: torch.Tensor) -> dict[str, Any]:
+    """A1111 records these only when a call actually skipped the negative prompt; the calls are judged
+    at the schedule's sigmas (exact for first-order samplers)."""
+    calls = len(sigmas) - 1
+    pairs: dict[str, Any] = {}
+    if skip.early > 0:
+        pairs[key("skip_early_cond")] = skip.early
+    elif any(skip.skips(i, calls, float(sigmas[i])) for i in range(calls)):
+        pairs[key("s_min_uncond")] = skip.s_min_uncond
+        if skip.all_steps:
+            pairs[key("s_min_uncond_all")] = True
+    return pairs
 
 
 def sampler_options(
@@ -154,22 +178,17 @@ def sampler_options(
         eta = default if job.eta is None else job.eta
         options["eta"] = eta
         if eta != (1.0 if sampler.eta_kind == "ancestral" else 0.0):
-            infotext["Eta" if sampler.eta_kind == "ancestral" else "Eta DDIM"] = eta
-    for key, label in (
-        ("s_churn", "Sigma churn"),
-        ("s_tmin", "Sigma tmin"),
-        ("s_tmax", "Sigma tmax"),
-        ("s_noise", "Sigma noise"),
-    ):
-        if not sampler.accepts(key):
+            infotext[key("eta_ancestral" if sampler.eta_kind == "ancestral" else "eta_ddim")] = eta
+    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+        if not sampler.accepts(name):
             continue
-        value = getattr(job, key)
-        value = settings[key] if value is None else value
-        if key == "s_tmax" and not value:
+        value = getattr(job, name)
+        value = settings[name] if value is None else value
+        if name == "s_tmax" and not value:
             value = float("inf")  # A1111 treats 0 as "no upper limit"
-        options[key] = value
-        if key in ("s_churn", "s_tmin") and value or key == "s_noise" and value != 1.0:
-            infotext[label] = value
+        options[name] = value
+        if name in ("s_churn", "s_tmin") and value or name == "s_noise" and value != 1.0:
+            infotext[key(name)] = value
     return options, infotext
 
 
@@ -231,6 +250,7 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
         should_stop=runtime.progress.should_stop,
         hooks=denoiser_hooks(runtime, batch),
         dtype=bundle.dtype,
+        uncond_skip=sampling.uncond_skip,
     )
     samples = run_sampler(runtime, plan, sampling, denoiser, x, sigmas, noise_sampler)
     if batch.latent_mask is not None:

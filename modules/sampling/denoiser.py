@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 
 from modules.models.bundle import Arch, ModelBundle
+from modules.prompting.schedule import index_at_call
 
 
 class SamplingInterrupted(Exception):
@@ -61,12 +62,8 @@ class ScheduledConditioning:
     entries: tuple[tuple[int, TextConditioning], ...]
 
     def at_call(self, call_index: int) -> TextConditioning:
-        # A1111 compatibility: its denoiser counts model calls from 0 and takes the first entry whose
-        # end step is >= the call index, so "[a:b:1]" still uses "a" at call 1 (the second call).
-        for end_step, conditioning in self.entries:
-            if call_index <= end_step:
-                return conditioning
-        return self.entries[-1][1]
+        # The one rule for "which entry at call i" (A1111's, quirks included): prompting.index_at_call.
+        return self.entries[index_at_call(self.entries, call_index)][1]
 
 
 @dataclass(frozen=True)
@@ -118,6 +115,25 @@ def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.
     return padded, mask
 
 
+@dataclass(frozen=True)
+class UncondSkip:
+    """When a call runs without the negative prompt (A1111's "Negative Guidance minimum sigma" and
+    "Ignore negative prompt during early sampling"). Skipped calls stand the first AND part of each
+    image in for its negative, as A1111 does; at CFG 1 with AND weights summing to 1 that gives exactly
+    the guided result, so those calls always skip it (half the UNet batch, as ComfyUI does)."""
+
+    s_min_uncond: float = 0.0
+    all_steps: bool = False  # below s_min_uncond skip every call, not every other one
+    early: float = 0.0  # the share of calls at the start that skip it
+
+    def skips(self, call_index: int, total: int, sigma: float) -> bool:
+        if self.early > 0 and call_index / max(total, 1) <= self.early:
+            return True
+        return bool(
+            (call_index % 2 or self.all_steps) and self.s_min_uncond > 0 and sigma < self.s_min_uncond
+        )
+
+
 class CFGDenoiser:
     """``(x, sigma) -> denoised`` with classifier-free guidance over per-call scheduled conditioning.
 
@@ -139,6 +155,7 @@ class CFGDenoiser:
         should_stop: Callable[[], bool] = lambda: False,
         hooks: DenoiserHooks | None = None,
         dtype: torch.dtype = torch.float32,
+        uncond_skip: UncondSkip | None = None,
     ) -> None:
         if len(conds) != len(unconds):
             raise ValueError("need one negative conditioning per image")
@@ -152,9 +169,14 @@ class CFGDenoiser:
         self.should_stop = should_stop
         self.hooks = hooks or DenoiserHooks()
         self.dtype = dtype  # the UNet's weights dtype, for the NaN message
+        self.uncond_skip = uncond_skip or UncondSkip()
+        # CFG 1 with weights summing to 1: uncond + 1 * sum(w * (c - uncond)) is sum(w * c) exactly.
+        self.guidance_free = cfg_scale == 1 and all(
+            abs(sum(w for _, w in c.parts) - 1) < 1e-9 for c in self.conds
+        )
         self.call_index = 0
         self.unet_calls = 0
-        self._rows: dict[tuple[tuple[int, ...], torch.device], torch.Tensor] = {}
+        self._rows: dict[tuple[tuple[int, ...], bool, torch.device], torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **_: Any) -> torch.Tensor:
         if self.should_stop():
@@ -174,42 +196,55 @@ class CFGDenoiser:
         text_uncond = [u.at_call(self.call_index).tokens[0] for u in self.unconds]
         return DenoiserStep(x, sigma, self.call_index, self.total_steps, text_cond, text_uncond)
 
-    def _pooled(self) -> torch.Tensor | None:
+    def _pooled(self, with_uncond: bool) -> torch.Tensor | None:
         pooled = [[part.at_call(self.call_index).pooled for part, _ in c.parts] for c in self.conds]
         if pooled[0][0] is None:
             return None
         flat = [p[0] for parts in pooled for p in parts]
-        flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
+        if with_uncond:
+            flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
         return torch.stack(flat)
+
+    def skips_uncond(self, step: DenoiserStep) -> bool:
+        if self.guidance_free:
+            return True
+        skip = self.uncond_skip
+        # The sigma is read back from the device only when the minimum-sigma rule needs its value.
+        sigma = float(step.sigma.reshape(-1)[0]) if skip.s_min_uncond > 0 else 0.0
+        return skip.skips(step.call_index, step.total_steps, sigma)
 
     def _guided(self, step: DenoiserStep) -> torch.Tensor:
         counts = [len(parts) for parts in step.text_cond]
-        # Batch layout: every AND part of every image, then every image's negative prompt.
-        x_in = self._layout(step.x, counts)
+        with_uncond = not self.skips_uncond(step)
+        # Batch layout: every AND part of every image, then (unless skipped) every image's negative.
+        x_in = self._layout(step.x, counts, with_uncond)
         sigma = step.sigma.reshape(-1)
         sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
-        sigma_in = self._layout(sigma_per_image, counts)
-        tokens = [t for parts in step.text_cond for t in parts] + step.text_uncond
+        sigma_in = self._layout(sigma_per_image, counts, with_uncond)
+        tokens = [t for parts in step.text_cond for t in parts] + (step.text_uncond if with_uncond else [])
         cond_in, cond_mask = pad_and_stack(tokens)
-        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled()}
+        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled(with_uncond)}
         if self.image_cond is not None:
-            extra["image_cond"] = self._layout(self.image_cond, counts)
+            extra["image_cond"] = self._layout(self.image_cond, counts, with_uncond)
         if self.time_ids is not None:
-            extra["time_ids"] = self._layout(self.time_ids, counts)
+            extra["time_ids"] = self._layout(self.time_ids, counts, with_uncond)
         out = self.model(x_in, sigma_in, **extra)
         self.unet_calls += 1
         check_finite(out, "UNet", self.dtype)
+        if not with_uncond:
+            # A1111 compatibility: the first AND part of each image stands in for its negative.
+            firsts = torch.tensor([sum(counts[:i]) for i in range(len(counts))])
+            out = torch.cat([out, out[firsts]])
         return self._combine(out, counts)
 
-    def _layout(self, per_image: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def _layout(self, per_image: torch.Tensor, counts: list[int], with_uncond: bool = True) -> torch.Tensor:
         """Rows per image -> rows per UNet batch entry: one per AND part, then one for the negative."""
         # The row index is built once per layout and device: a fresh host tensor at every call would be
         # a host-to-device copy inside the sampling loop.
-        key = (tuple(counts), per_image.device)
+        key = (tuple(counts), with_uncond, per_image.device)
         if key not in self._rows:
-            rows = [image for image, count in enumerate(counts) for _ in range(count)] + list(
-                range(len(counts))
-            )
+            rows = [image for image, count in enumerate(counts) for _ in range(count)]
+            rows += list(range(len(counts))) if with_uncond else []
             self._rows[key] = torch.tensor(rows, device=per_image.device)
         return per_image.index_select(0, self._rows[key])
 

@@ -85,8 +85,8 @@ def network_pages(runtime: Runtime) -> list[CardPage]:
             CardPage(
                 network.extra.get("title", name.capitalize()),
                 _slug(name),
-                lambda n=name, f=list_cards: [Card(c["name"], n, c.get("preview")) for c in f(runtime)],
-                (lambda f=rescan: f(runtime)) if rescan else (lambda: None),
+                lambda n=name, f=list_cards: [Card(c["name"], n, c.get("preview")) for c in f(runtime.paths)],
+                (lambda f=rescan: f(runtime.paths)) if rescan else (lambda: None),
             )
         )
     return pages

@@ -144,11 +144,11 @@ def test_lyco_tag_and_lora_tag_together(runtime, tiny_bundle):
 
 def test_listing_for_the_ui_and_api(runtime):
     network = runtime.extensions.extra_networks["lora"]
-    items = network.extra["items"](runtime)
+    items = network.extra["items"](runtime.paths)
     assert {i["name"] for i in items} >= {"both", "te_only", "compvis", "diffusers"}
     both = next(i for i in items if i["name"] == "both")
     assert set(both) == {"name", "alias", "path", "metadata"} and both["alias"] == "both_alias"
     h.write_lora(runtime.paths.lora_dir / "new.safetensors", h.sd1_lora_tensors(seed=9))
-    network.extra["refresh"](runtime)
-    cards = network.extra["cards"](runtime)
+    network.extra["refresh"](runtime.paths)
+    cards = network.extra["cards"](runtime.paths)
     assert any(c["name"] == "new" and c["prompt"] == "<lora:new:1>" for c in cards)

@@ -27,8 +27,19 @@ def scheduled(*entries) -> ScheduledConditioning:
 def test_schedule_entry_in_force_per_call():
     a, b = cond(1.0), cond(2.0)
     schedule = scheduled((1, a), (3, b))
-    # A1111: call index <= end step; "[a:b:1]" keeps "a" for calls 0 and 1.
-    assert [schedule.at_call(i) for i in range(5)] == [a, a, b, b, b]
+    # A1111: call index <= end step; "[a:b:1]" keeps "a" for calls 0 and 1; a call past the last end
+    # step (DPM adaptive, PLMS/UniPC/DDIM at some step counts) falls back to the FIRST entry.
+    assert [schedule.at_call(i) for i in range(6)] == [a, a, b, b, a, a]
+
+
+def test_denoiser_and_prompting_share_one_rule_for_the_call():
+    from modules.prompting import index_at_call
+
+    conds = [cond(float(i)) for i in range(3)]
+    ends = (2, 5, 9)
+    schedule = scheduled(*zip(ends, conds, strict=True))
+    for call in range(14):
+        assert schedule.at_call(call) is conds[index_at_call(schedule.entries, call)]
 
 
 class RecordingModel:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from modules.extensions.api import Paths
 
 from .files import LoraFile, LoraLibrary
 from .patcher import Network, Patcher
 from .requests import LoraRequest, parse_args
+
+if TYPE_CHECKING:
+    from modules.extensions.api import JobContext
 
 log = logging.getLogger("lora")
 
@@ -32,16 +37,16 @@ class LoraHandler:
         self._libraries: dict[tuple[Path, ...], LoraLibrary] = {}
         self._requested: dict[str, list[Any]] = {}
 
-    def library(self, runtime: Any) -> LoraLibrary:
-        folders = (Path(runtime.paths.lora_dir), self.bundled_folder)
+    def library(self, paths: Paths) -> LoraLibrary:
+        folders = (Path(paths.lora_dir), self.bundled_folder)
         if folders not in self._libraries:
             self._libraries[folders] = LoraLibrary(list(folders))
         return self._libraries[folders]
 
-    def activate(self, p: Any, tag: str, calls: list[Any]) -> None:
+    def activate(self, p: JobContext, tag: str, calls: list[Any]) -> None:
         self._requested[tag] = list(calls)
         requests = self._requests(p, [c for tag_calls in self._requested.values() for c in tag_calls])
-        library = self.library(p.runtime)
+        library = self.library(p.paths)
         found: list[tuple[LoraRequest, LoraFile]] = []
         missing: list[str] = []
         for request in requests:
@@ -61,11 +66,11 @@ class LoraHandler:
             _comment(p, warning)
         self._write_hashes(p, found)
 
-    def deactivate(self, p: Any) -> None:
+    def deactivate(self, p: JobContext) -> None:
         self._requested.clear()
         self.patcher.restore()
 
-    def _requests(self, p: Any, calls: list[Any]) -> list[LoraRequest]:
+    def _requests(self, p: JobContext, calls: list[Any]) -> list[LoraRequest]:
         requests = []
         for call in calls:
             try:
@@ -75,7 +80,7 @@ class LoraHandler:
         return requests
 
     @staticmethod
-    def _write_hashes(p: Any, found: list[tuple[LoraRequest, LoraFile]]) -> None:
+    def _write_hashes(p: JobContext, found: list[tuple[LoraRequest, LoraFile]]) -> None:
         hashes = {}
         if p.settings.get(HASHES_OPTION, True):
             # Keyed by the name as typed in the prompt (A1111's "mentioned name").
@@ -87,7 +92,7 @@ class LoraHandler:
             p.extra_generation_params.pop(HASHES_KEY, None)
 
 
-def _comment(p: Any, text: str) -> None:
+def _comment(p: JobContext, text: str) -> None:
     if text not in p.comments:
         log.warning(text)
         p.comments.append(text)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from modules.models.convert import unet_to_original
+from modules.extensions.api import unet_keys_to_original
+
+if TYPE_CHECKING:
+    from modules.extensions.api import ModelBundle
 
 PATCHABLE = (torch.nn.Linear, torch.nn.Conv2d)
 
@@ -35,7 +38,7 @@ def _kohya(prefix: str, module_path: str) -> str:
 def _unet_targets(unet: torch.nn.Module) -> dict[str, Target]:
     modules = {name: m for name, m in unet.named_modules() if isinstance(m, PATCHABLE)}
     targets = {_kohya("lora_unet_", name): Target(m, "unet", name) for name, m in modules.items()}
-    original = unet_to_original({f"{name}.weight": name for name in modules})
+    original = unet_keys_to_original({f"{name}.weight": name for name in modules})
     for original_key, name in original.items():
         targets.setdefault(
             _kohya("lora_unet_", original_key.removesuffix(".weight")), targets[_kohya("lora_unet_", name)]
@@ -58,7 +61,7 @@ def _text_targets(encoder: torch.nn.Module, prefixes: tuple[str, ...]) -> dict[s
 _cache: weakref.WeakKeyDictionary[torch.nn.Module, dict[str, Target]] = weakref.WeakKeyDictionary()
 
 
-def targets_for(bundle: Any) -> dict[str, Target]:
+def targets_for(bundle: ModelBundle) -> dict[str, Target]:
     """Every key prefix a LoRA file may use for this model, built once per loaded UNet."""
     known = _cache.get(bundle.unet)
     if known is not None:

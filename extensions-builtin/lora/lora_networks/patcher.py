@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -17,6 +17,9 @@ from torch import Tensor
 from . import deltas
 from .keys import targets_for
 from .requests import LoraRequest
+
+if TYPE_CHECKING:
+    from modules.extensions.api import ModelBundle
 
 log = logging.getLogger("lora")
 
@@ -39,7 +42,7 @@ class Patcher:
     def active(self) -> bool:
         return bool(self._backups)
 
-    def apply(self, bundle: Any, networks: list[Network]) -> tuple[bool, list[str]]:
+    def apply(self, bundle: ModelBundle, networks: list[Network]) -> tuple[bool, list[str]]:
         """Make the model carry exactly these networks. Returns (weights changed?, warnings)."""
         key = (id(bundle.unet), tuple((n.request, n.identity) for n in networks))
         if key == self._key:
@@ -63,7 +66,7 @@ class Patcher:
         self._backups.clear()
         self._key = None
 
-    def _add(self, bundle: Any, network: Network) -> list[str]:
+    def _add(self, bundle: ModelBundle, network: Network) -> list[str]:
         request, targets = network.request, targets_for(bundle)
         groups = _group(network.tensors)
         unmatched = [prefix for prefix in groups if prefix not in targets]

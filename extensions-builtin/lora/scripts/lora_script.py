@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from modules.extensions.api import ExtraNetwork, OptionInfo, on_ui_settings, register_extra_network
+from modules.extensions.api import ExtraNetwork, OptionInfo, Paths, on_ui_settings, register_extra_network
 
 EXTENSION_DIR = Path(__file__).resolve().parents[1]
 # The loader imports scripts by file path; the extension's own package needs its folder on sys.path.
@@ -23,12 +23,12 @@ BUNDLED_LORA_DIR = EXTENSION_DIR.parents[1] / "assets" / "lora"
 handler = LoraHandler(BUNDLED_LORA_DIR)
 
 
-def items(runtime: Any) -> list[dict[str, Any]]:
+def items(paths: Paths) -> list[dict[str, Any]]:
     """The /sdapi/v1/loras list: [{name, alias, path, metadata}]."""
-    return [lora.item() for lora in handler.library(runtime).files()]
+    return [lora.item() for lora in handler.library(paths).files()]
 
 
-def cards(runtime: Any) -> list[dict[str, Any]]:
+def cards(paths: Paths) -> list[dict[str, Any]]:
     """What an Extra Networks card shows: the API fields plus the preview image's path and the prompt tag."""
     return [
         {
@@ -36,12 +36,12 @@ def cards(runtime: Any) -> list[dict[str, Any]]:
             "preview": str(lora.preview) if lora.preview else None,
             "prompt": f"<lora:{lora.name}:1>",
         }
-        for lora in handler.library(runtime).files()
+        for lora in handler.library(paths).files()
     ]
 
 
-def refresh(runtime: Any) -> None:
-    handler.library(runtime).refresh()
+def refresh(paths: Paths) -> None:
+    handler.library(paths).refresh()
 
 
 def _network(tag: str) -> ExtraNetwork:

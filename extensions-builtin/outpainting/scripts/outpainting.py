@@ -19,12 +19,18 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from modules import grids
-from modules.extensions.api import GenerationJob, GenerationResult, JobContext, Script
-from modules.images import image_grid
+from modules.extensions.api import (
+    MASKED_CONTENT,
+    GenerationJob,
+    GenerationResult,
+    JobContext,
+    Script,
+    image_grid,
+    save_grid,
+    save_sample,
+)
 
 DIRECTIONS = ("left", "right", "up", "down")
-MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,7 @@ def poor_mans(
                 and tile.y >= e.up
                 and tile.y + tile_h <= canvas.height - e.down
             )
-            if inside or p.runtime.progress.interrupted:
+            if inside or p.interrupted:
                 continue  # tiles wholly inside the original need no work
             # A1111 doubles the blur slider for this script.
             job = outpaint_job(
@@ -280,7 +286,7 @@ def mk2(
         image, seed = init, p.seed + index
         for side in DIRECTIONS:
             amount = getattr(e, side)
-            if amount and not p.runtime.progress.interrupted:
+            if amount and not p.interrupted:
                 image, done = expand_side(p, image, side, amount, mask_blur, falloff, color_variation, seed)
                 first = first or done
         outputs.append(image)
@@ -302,10 +308,10 @@ def finish(p: JobContext, images: list[Image.Image], first: GenerationResult | N
         negative_prompts=[p.job.negative_prompt] * len(images),
         infotexts=[text] * len(images),
         parameters=first.parameters if first else {},
-        interrupted=bool(p.runtime.progress.interrupted),
+        interrupted=bool(p.interrupted),
     )
     for image in images:
-        saved = grids.save_sample(p, image, text, p.job.prompt, seed)
+        saved = save_sample(p, image, text, p.job.prompt, seed)
         if saved:
             result.saved_paths.append(str(saved))
     if len(images) > 1 and p.settings["return_grid"]:
@@ -313,7 +319,7 @@ def finish(p: JobContext, images: list[Image.Image], first: GenerationResult | N
         result.images.insert(0, grid)
         result.infotexts.insert(0, text)
         result.index_of_first_image = 1
-        saved = grids.save_grid(p, grid, "grid", text, p.job.prompt, seed)
+        saved = save_grid(p, grid, "grid", text, p.job.prompt, seed)
         if saved:
             result.saved_paths.append(str(saved))
     return result
