@@ -3,8 +3,9 @@
 At every model call it picks the conditioning in force for that call (positive AND sub-prompts and the
 negative prompt, each a per-step schedule), runs every branch of every image in ONE batched UNet call,
 combines the AND sub-prompts with their weights (composable diffusion) and applies classifier-free
-guidance. Conditionings of different token lengths are zero-padded and masked in cross-attention, so
-they batch together and give the same result as evaluating them one by one.
+guidance. Positive conditionings of different token lengths are padded by repeating their last vector,
+as A1111 does; a negative of another length than the positives is zero-padded and masked in
+cross-attention, which gives what A1111's separate UNet call for it gives.
 """
 
 from __future__ import annotations
@@ -99,6 +100,20 @@ class AfterCFG:
 class DenoiserHooks:
     before_step: list[Callable[[DenoiserStep], None]] = field(default_factory=list)
     after_cfg: list[Callable[[AfterCFG], None]] = field(default_factory=list)
+
+
+def repeat_last_to_longest(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[tokens, dim] tensors brought to the longest one's length by repeating each one's last vector.
+
+    A1111 compatibility: this is how it stacks the positive conditionings of one model call (AND parts
+    of 1 and 2 chunks, or a batch's prompts of different lengths), so the shorter part sees its last
+    token vector 77 more times instead of nothing; the image depends on it.
+    """
+    longest = max(t.shape[0] for t in tensors)
+    return [
+        t if t.shape[0] == longest else torch.cat([t, t[-1:].expand(longest - t.shape[0], -1)])
+        for t in tensors
+    ]
 
 
 def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -221,7 +236,12 @@ class CFGDenoiser:
         sigma = step.sigma.reshape(-1)
         sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
         sigma_in = self._layout(sigma_per_image, counts, with_uncond)
-        tokens = [t for parts in step.text_cond for t in parts] + (step.text_uncond if with_uncond else [])
+        # Positives among themselves, and negatives among themselves, repeat their last vector (A1111's
+        # stacking); positives against negatives are masked, which equals A1111's separate UNet calls
+        # for a cond and an uncond of different lengths.
+        tokens = repeat_last_to_longest([t for parts in step.text_cond for t in parts])
+        if with_uncond:
+            tokens += repeat_last_to_longest(step.text_uncond)
         cond_in, cond_mask = pad_and_stack(tokens)
         extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled(with_uncond)}
         if self.image_cond is not None:
