@@ -36,7 +36,7 @@ def inpainting_cond(
     blanked = torch.lerp(pixels, pixels * (1.0 - mask), mask_weight)
     latents = vae.encode_pixels(bundle, blanked, generator)
     small_mask = F.interpolate(mask, size=latent_hw).expand(latents.shape[0], 1, *latent_hw)
-    return torch.cat([small_mask, latents], dim=1)
+    return torch.cat([small_mask.to(latents), latents], dim=1)
 
 
 def txt2img_cond(bundle: ModelBundle, count: int, latent_hw: tuple[int, int]) -> torch.Tensor | None:

@@ -29,14 +29,24 @@ class NansError(RuntimeError):
 
 
 def check_finite(tensor: torch.Tensor, where: str, dtype: torch.dtype) -> None:
+    """Raise NansError when ``tensor`` holds NaNs or infinities, naming the flag that fixes it."""
+    if tensor.is_meta:
+        return  # the tests' device stand-in: shapes and devices only, no values to check
     if torch.isfinite(tensor).all():
         return
-    hint = (
-        "This usually means the weights run in too low a precision: start with --precision fp32."
-        if dtype in (torch.float16, torch.bfloat16)
-        else "The checkpoint may be corrupt or incompatible with its detected architecture."
+    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {nan_fix(where, dtype)}")
+
+
+def nan_fix(where: str, dtype: torch.dtype) -> str:
+    """What to try when a network overflows: the A1111 flags users already know."""
+    if dtype not in (torch.float16, torch.bfloat16):
+        return "The checkpoint may be corrupt or incompatible with its detected architecture."
+    if where.startswith("VAE"):
+        return "The VAE overflows in half precision: start with --no-half-vae (or --no-half)."
+    return (
+        "The UNet overflows in half precision: start with --upcast-sampling (half-size weights, "
+        "float32 maths) or --no-half (float32 weights)."
     )
-    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {hint}")
 
 
 class TextConditioning(Protocol):
@@ -111,8 +121,9 @@ def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.
     longest = max(t.shape[0] for t in tensors)
     if all(t.shape[0] == longest for t in tensors):
         return torch.stack(list(tensors)), None
-    padded = torch.zeros(len(tensors), longest, tensors[0].shape[-1], dtype=tensors[0].dtype)
-    mask = torch.zeros(len(tensors), longest, dtype=torch.bool)
+    first = tensors[0]
+    padded = first.new_zeros(len(tensors), longest, first.shape[-1])
+    mask = torch.zeros(len(tensors), longest, dtype=torch.bool, device=first.device)
     for i, t in enumerate(tensors):
         padded[i, : t.shape[0]] = t
         mask[i, : t.shape[0]] = True
@@ -180,6 +191,7 @@ class CFGDenoiser:
         )
         self.call_index = 0
         self.unet_calls = 0
+        self._rows: dict[tuple[tuple[int, ...], bool, torch.device], torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **_: Any) -> torch.Tensor:
         if self.should_stop():
@@ -209,8 +221,12 @@ class CFGDenoiser:
         return torch.stack(flat)
 
     def skips_uncond(self, step: DenoiserStep) -> bool:
-        sigma = float(step.sigma.reshape(-1)[0])
-        return self.guidance_free or self.uncond_skip.skips(step.call_index, step.total_steps, sigma)
+        if self.guidance_free:
+            return True
+        skip = self.uncond_skip
+        # The sigma is read back from the device only when the minimum-sigma rule needs its value.
+        sigma = float(step.sigma.reshape(-1)[0]) if skip.s_min_uncond > 0 else 0.0
+        return skip.skips(step.call_index, step.total_steps, sigma)
 
     def _guided(self, step: DenoiserStep) -> torch.Tensor:
         counts = [len(parts) for parts in step.text_cond]
@@ -241,11 +257,16 @@ class CFGDenoiser:
             out = torch.cat([out, out[firsts]])
         return self._combine(out, counts)
 
-    @staticmethod
-    def _layout(per_image: torch.Tensor, counts: list[int], with_uncond: bool = True) -> torch.Tensor:
+    def _layout(self, per_image: torch.Tensor, counts: list[int], with_uncond: bool = True) -> torch.Tensor:
         """Rows per image -> rows per UNet batch entry: one per AND part, then one for the negative."""
-        parts = per_image.repeat_interleave(torch.tensor(counts), dim=0)
-        return torch.cat([parts, per_image]) if with_uncond else parts
+        # The row index is built once per layout and device: a fresh host tensor at every call would be
+        # a host-to-device copy inside the sampling loop.
+        key = (tuple(counts), with_uncond, per_image.device)
+        if key not in self._rows:
+            rows = [image for image, count in enumerate(counts) for _ in range(count)]
+            rows += list(range(len(counts))) if with_uncond else []
+            self._rows[key] = torch.tensor(rows, device=per_image.device)
+        return per_image.index_select(0, self._rows[key])
 
     def _combine(self, out: torch.Tensor, counts: list[int]) -> torch.Tensor:
         n_cond = sum(counts)
@@ -260,7 +281,11 @@ class CFGDenoiser:
 
 
 class UNetApply:
-    """Calls the bundle's diffusers UNet as ``(x, timestep, cond, ...) -> eps or v`` in float32 out."""
+    """Calls the bundle's diffusers UNet as ``(x, timestep, cond, ...) -> eps or v`` in float32 out.
+
+    Inputs are cast to the UNet's compute dtype on the bundle's device (a no-op when they are already
+    there, as in the sampling loop); the output stays on that device.
+    """
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
@@ -277,18 +302,24 @@ class UNetApply:
         time_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         bundle = self.bundle
+        dtype = bundle.unet_compute_dtype
         if image_cond is not None:
             x = torch.cat([x, image_cond.to(x)], dim=1)
         added = None
         if bundle.arch is Arch.SDXL:
             added = {
-                "text_embeds": pooled.to(bundle.device, bundle.dtype),
-                "time_ids": time_ids.to(bundle.device),
+                "text_embeds": pooled.to(bundle.device, dtype),
+                # A1111 and diffusers both hand SDXL its size conditioning in the UNet's dtype.
+                "time_ids": time_ids.to(bundle.device, dtype),
             }
+        # A1111 compatibility: it casts the fractional timestep to the UNet's fp16 too, so in half
+        # precision the timestep embedding sees t rounded to fp16 (bf16, which A1111 does not default
+        # to, would round t to multiples of 4: it keeps float32).
+        t_dtype = torch.float16 if dtype == torch.float16 else torch.float32
         out = bundle.unet(
-            x.to(bundle.device, bundle.dtype),
-            timestep.to(bundle.device),
-            encoder_hidden_states=cond.to(bundle.device, bundle.dtype),
+            x.to(bundle.device, dtype),
+            timestep.to(bundle.device, t_dtype),
+            encoder_hidden_states=cond.to(bundle.device, dtype),
             encoder_attention_mask=None if cond_mask is None else cond_mask.to(bundle.device),
             added_cond_kwargs=added,
         ).sample
