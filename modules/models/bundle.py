@@ -42,6 +42,7 @@ class ModelBundle:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32  # the weights' dtype (text encoders and UNet)
     compute_dtype: torch.dtype | None = None  # the UNet's maths when it differs (--upcast-sampling)
+    offload: Any = None  # the medvram/lowvram group moving parts to ``device`` while they run
 
     @property
     def unet_compute_dtype(self) -> torch.dtype:
