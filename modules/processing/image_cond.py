@@ -15,6 +15,11 @@ def needs_image_cond(bundle: ModelBundle) -> bool:
     return bundle.unet_in_channels != bundle.latent_channels
 
 
+def uses_inpainting_cond(bundle: ModelBundle) -> bool:
+    """A 9-channel inpainting model: the mask and the masked image's latent are extra inputs."""
+    return bundle.unet_in_channels == bundle.latent_channels + 5
+
+
 def inpainting_cond(
     bundle: ModelBundle,
     images: list[Image.Image],

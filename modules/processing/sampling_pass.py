@@ -179,7 +179,8 @@ def sampler_options(
         options["eta"] = eta
         if eta != (1.0 if sampler.eta_kind == "ancestral" else 0.0):
             infotext[key("eta_ancestral" if sampler.eta_kind == "ancestral" else "eta_ddim")] = eta
-    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+    # A1111 records each one that differs from the sampler's neutral value.
+    for name, neutral in (("s_churn", 0.0), ("s_tmin", 0.0), ("s_tmax", float("inf")), ("s_noise", 1.0)):
         if not sampler.accepts(name):
             continue
         value = getattr(job, name)
@@ -187,7 +188,7 @@ def sampler_options(
         if name == "s_tmax" and not value:
             value = float("inf")  # A1111 treats 0 as "no upper limit"
         options[name] = value
-        if name in ("s_churn", "s_tmin") and value or name == "s_noise" and value != 1.0:
+        if value != neutral:
             infotext[key(name)] = value
     return options, infotext
 
