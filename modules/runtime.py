@@ -47,7 +47,8 @@ class Runtime:
         )
         self.options = Options(self.paths.config_file)
         self.device = devices.choose_device(args.device)
-        self.dtype = devices.choose_dtype(args.precision, self.device)
+        self.precision = devices.precision_from_args(args, self.device)
+        self.dtype = self.precision.weights
         self.queue = JobQueue()
         self._idle = Progress()  # what ``progress`` reads when nothing runs
         self.sampling_registry = default_registry()
@@ -58,7 +59,13 @@ class Runtime:
             HashCache(self.paths.data_dir / "cache.json"),
             capacity=int(self.options.get("sd_checkpoints_limit")),
             options=LoadOptions(
-                device=self.device, dtype=self.dtype, offload=offload, vae=self.options.get("sd_vae")
+                device=self.device,
+                dtype=self.dtype,
+                vae_dtype=self.precision.vae,
+                unet_compute_dtype=self.precision.unet_compute,
+                attention=devices.choose_attention(getattr(args, "xformers", False)),
+                offload=offload,
+                vae=self.options.get("sd_vae"),
             ),
         )
         self.lookup = Lookup(self.sampling_registry, self.models)
@@ -219,12 +226,13 @@ class Runtime:
         return views[key]
 
     def loaded_model(self) -> ModelBundle | None:
-        """What is loaded now, read-only and never loading (token counter, lists): None before a load."""
+        """The bundle the last job used (or the newest loaded one), without loading anything: for
+        helpers that run on every keystroke, such as the token counter. None when no model is loaded."""
         if self.model_loader is not None:
             return self.model_loader()
-        if self._announced is not None:
-            return self._announced
         loaded = self.models.loaded()
+        if self._announced is not None and any(bundle is self._announced for bundle in loaded):
+            return self._announced
         return loaded[-1] if loaded else None
 
     def select_checkpoint(self, query: str) -> ModelBundle:

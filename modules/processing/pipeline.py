@@ -16,8 +16,8 @@ from PIL import Image
 from modules import prompting
 from modules.extensions.payloads import ImageSavedParams, PostprocessImageArgs
 from modules.models.bundle import ModelBundle
+from modules.processing import image_cond, vae
 from modules.processing import seeds as seeding
-from modules.processing import vae
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.job import infotext_key as key
 from modules.processing.prompt_conds import ConditioningBuilder
@@ -198,6 +198,8 @@ class JobPlan:
         if settings["randn_source"] != "GPU":
             params[key("randn_source")] = settings["randn_source"]
         params.update(self.conditioning.encoder.extra_generation_params)  # TI hashes, Emphasis
+        if self.conditioning.old_scheduling_changed:
+            params[key("use_old_scheduling")] = True
         params.update(self.extra)
         params.update(job.extra_generation_params)
         params["Version"] = VERSION
@@ -236,32 +238,44 @@ def plan_job(
         first_pass.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
+    extra = dict(first_pass.infotext)
+    if image_cond.uses_inpainting_cond(bundle):
+        # A1111 records the mask strength whenever an inpainting model's extra channels are fed.
+        extra[key("inpainting_mask_weight")] = float(settings["inpainting_mask_weight"])
     return JobPlan(
         job=job,
         bundle=bundle,
         settings=settings,
         seed=seed,
         subseed=subseed,
-        all_prompts=[styled(runtime, job.prompt, job.styles, negative=False)] * count,
-        all_negative_prompts=[styled(runtime, job.negative_prompt, job.styles, negative=True)] * count,
+        all_prompts=[styled(runtime, job.prompt, job.styles, negative=False, settings=settings)] * count,
+        all_negative_prompts=[
+            styled(runtime, job.negative_prompt, job.styles, negative=True, settings=settings)
+        ]
+        * count,
         all_seeds=all_seeds,
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
         mode=mode,
-        extra=dict(first_pass.infotext),
+        extra=extra,
         runtime=runtime,
         first_pass=first_pass,
     )
 
 
-def styled(runtime: Runtime, prompt: str, styles: list[str], negative: bool) -> str:
-    """The prompt with the job's styles (styles.csv) applied, as A1111 applies them at generation time."""
+def styled(
+    runtime: Runtime, prompt: str, styles: list[str], negative: bool, settings: Mapping[str, Any]
+) -> str:
+    """The prompt with the job's styles (styles.csv) applied and, with "Enable comments" on, its ``#``
+    comments stripped, as A1111 does at generation time: what a comment hides (``<lora:...>`` tags
+    included) reaches neither the extra networks, the encoder nor the parameters text."""
+    comments = bool(settings["enable_prompt_comments"])
     database = getattr(runtime, "styles", None)
     if not styles or database is None:
-        return prompt
+        return prompting.strip_comments(prompt) if comments else prompt
     if negative:
-        return database.apply_negative_styles_to_prompt(prompt, styles)
-    return database.apply_styles_to_prompt(prompt, styles)
+        return database.apply_negative_styles_to_prompt(prompt, styles, comments=comments)
+    return database.apply_styles_to_prompt(prompt, styles, comments=comments)
 
 
 def run_selected_script(

@@ -40,6 +40,19 @@ def test_second_order_samplers_schedule_over_model_calls(runtime):
     assert switch_calls(seen) == [5]  # end step int(0.5 * 8) = 4
 
 
+def test_calls_past_the_schedule_fall_back_to_the_first_text(runtime):
+    # DPM adaptive calls the model more often than the step count; A1111 then uses the FIRST entry
+    # ("red"), not the last ("blue"), from call steps + 1 on.
+    steps = 4
+    seen = conds_per_call(runtime, prompt="[red:blue:0.5] circle", steps=steps, sampler_name="DPM adaptive")
+    red, blue = seen[0], seen[3]
+    assert len(seen) > steps + 2
+    assert not torch.equal(red, blue)
+    assert all(torch.equal(c, red) for c in seen[:3])  # calls 0..2: index <= end step 2
+    assert all(torch.equal(c, blue) for c in seen[3 : steps + 1])  # calls 3, 4: end step 4
+    assert all(torch.equal(c, red) for c in seen[steps + 1 :])
+
+
 def test_alternation_changes_every_call(runtime):
     seen = conds_per_call(runtime, prompt="[red|blue] circle", steps=4, sampler_name="Euler")
     # entries (1, red) (2, blue) (3, red) (4, blue); calls 0 and 1 both take the first (A1111's off-by-one)
