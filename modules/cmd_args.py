@@ -56,6 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="weights dtype (auto: fp16 on cuda/mps, fp32 on cpu)",
     )
+    compute.add_argument(
+        "--no-half", action="store_true", help="run every network in float32 (as --precision fp32)"
+    )
+    compute.add_argument("--no-half-vae", action="store_true", help="run the VAE in float32")
+    compute.add_argument(
+        "--upcast-sampling",
+        action="store_true",
+        help="keep the UNet's weights in half precision but compute in float32 (no effect with --no-half)",
+    )
+    compute.add_argument(
+        "--xformers",
+        action="store_true",
+        help="use xformers' attention (if installed) instead of PyTorch's SDPA",
+    )
     compute.add_argument("--medvram", action="store_true", help="keep only the running model part on the GPU")
     compute.add_argument(
         "--lowvram", action="store_true", help="move every submodule to the GPU only while used"

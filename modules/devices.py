@@ -1,6 +1,14 @@
-"""Choosing the torch device and dtype from --device/--precision."""
+"""Choosing the torch device, the precision of each network and the attention kernel from the flags.
+
+Flags follow A1111's names: ``--no-half`` (every network in float32), ``--no-half-vae`` (the VAE in
+float32), ``--upcast-sampling`` (UNet weights in half precision, its maths in float32), ``--xformers``.
+``--precision`` picks the half type (fp16, A1111's, by default on a GPU; bf16 where the card has it).
+"""
 
 from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
 
 import torch
 
@@ -18,7 +26,58 @@ def choose_device(name: str = "auto") -> torch.device:
 
 
 def choose_dtype(precision: str, device: torch.device) -> torch.dtype:
-    # On CPU half precision is 2-3x slower than fp32 and often unsupported, so auto means fp32 there.
+    """The weights dtype for ``--precision``: fp16 on a GPU, fp32 on the CPU (where half precision is
+    2-3x slower and often unsupported); bf16 only where the device computes it."""
     if precision == "auto":
         return torch.float32 if device.type == "cpu" else torch.float16
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    if dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise SystemExit("--precision bf16: this GPU has no bfloat16; use fp16 (the default) or --no-half")
+    return dtype
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The dtype each network is stored and run in."""
+
+    weights: torch.dtype  # text encoders and the UNet's stored weights
+    vae: torch.dtype
+    unet_compute: torch.dtype | None = None  # the UNet's maths when it differs from its weights
+
+
+def choose_precision(
+    precision: str,
+    device: torch.device,
+    *,
+    no_half: bool = False,
+    no_half_vae: bool = False,
+    upcast_sampling: bool = False,
+) -> Precision:
+    weights = torch.float32 if no_half else choose_dtype(precision, device)
+    vae = torch.float32 if no_half_vae else weights
+    # A1111 compatibility: --upcast-sampling has no effect with full-precision weights.
+    compute = torch.float32 if upcast_sampling and weights != torch.float32 else None
+    return Precision(weights=weights, vae=vae, unet_compute=compute)
+
+
+def precision_from_args(args: object, device: torch.device) -> Precision:
+    return choose_precision(
+        getattr(args, "precision", "auto"),
+        device,
+        no_half=getattr(args, "no_half", False),
+        no_half_vae=getattr(args, "no_half_vae", False),
+        upcast_sampling=getattr(args, "upcast_sampling", False),
+    )
+
+
+def xformers_available() -> bool:
+    return importlib.util.find_spec("xformers") is not None
+
+
+def choose_attention(xformers: bool) -> str:
+    """ "sdpa" (PyTorch's scaled-dot-product attention, the default) or "xformers" (asked for, installed)."""
+    if not xformers:
+        return "sdpa"
+    if not xformers_available():
+        raise SystemExit("--xformers was given, but the xformers package is not installed")
+    return "xformers"

@@ -128,12 +128,14 @@ def quote(value: object) -> str:
 
     A1111 quotes exactly when the text contains ',', ':' or a newline; a '"' alone does not quote.
     We also quote the few texts A1111's own parser would read back wrongly (empty, leading/trailing
-    whitespace, or wrapped in '"'); A1111 reads the quoted form back correctly, so its texts and ours
+    whitespace, or starting with '"'); A1111 reads the quoted form back correctly, so its texts and ours
     stay interchangeable.
     """
     text = _format_value(value)
     needs_quotes = any(c in text for c in ",:\n")
-    misread = text != text.strip() or text == "" or (len(text) >= 2 and text[0] == text[-1] == '"')
+    # A value starting with '"' would be read as the start of a quoted value and swallow the pairs up to
+    # the next '"' (A1111's regex does the same); quoting it keeps it whole.
+    misread = text != text.strip() or text == "" or text.startswith('"')
     if not (needs_quotes or misread):
         return text
     # json.dumps of the original object, as A1111 does: a dict value becomes a JSON object text.

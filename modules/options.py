@@ -267,6 +267,33 @@ def _builtin_options() -> list[OptionInfo]:
             infotext="Sigma noise",
         ),
         o(
+            "s_min_uncond",
+            0.0,
+            "Negative Guidance minimum sigma (skip the negative prompt on every other step below this "
+            "sigma; 0 = off, higher = faster)",
+            "sampler-params",
+            "slider",
+            {"minimum": 0.0, "maximum": 15.0, "step": 0.01},
+            infotext="NGMS",
+        ),
+        o(
+            "s_min_uncond_all",
+            False,
+            "Negative Guidance minimum sigma all steps (skip on every step below it, not every other)",
+            "sampler-params",
+            "checkbox",
+            infotext="NGMS all steps",
+        ),
+        o(
+            "skip_early_cond",
+            0.0,
+            "Ignore negative prompt during early sampling (the share of steps at the start run without it)",
+            "sampler-params",
+            "slider",
+            {"minimum": 0.0, "maximum": 1.0, "step": 0.01},
+            infotext="Skip Early CFG",
+        ),
+        o(
             "use_old_scheduling",
             False,
             "Use old prompt editing timelines",

@@ -48,7 +48,8 @@ class Runtime:
         )
         self.options = Options(self.paths.config_file)
         self.device = devices.choose_device(args.device)
-        self.dtype = devices.choose_dtype(args.precision, self.device)
+        self.precision = devices.precision_from_args(args, self.device)
+        self.dtype = self.precision.weights
         self.progress = Progress()
         self.queue_lock = threading.Lock()
         self.sampling_registry = default_registry()
@@ -59,7 +60,13 @@ class Runtime:
             HashCache(self.paths.data_dir / "cache.json"),
             capacity=int(self.options.get("sd_checkpoints_limit")),
             options=LoadOptions(
-                device=self.device, dtype=self.dtype, offload=offload, vae=self.options.get("sd_vae")
+                device=self.device,
+                dtype=self.dtype,
+                vae_dtype=self.precision.vae,
+                unet_compute_dtype=self.precision.unet_compute,
+                attention=devices.choose_attention(getattr(args, "xformers", False)),
+                offload=offload,
+                vae=self.options.get("sd_vae"),
             ),
         )
         self.lookup = Lookup(self.sampling_registry, self.models)

@@ -20,7 +20,7 @@ FIX_PLACEHOLDER_ID = 0  # A1111 puts token 0 where embedding vectors go (overwri
 
 @dataclass(frozen=True)
 class SpecialTokens:
-    """Ids framing a chunk. ``pad`` fills after the first EOS: EOS itself for CLIP-L, 0 ("!") for OpenCLIP."""
+    """Ids framing a chunk. ``pad`` fills after the text: EOS itself for CLIP-L, 0 ("!") for OpenCLIP."""
 
     bos: int
     eos: int
@@ -109,9 +109,12 @@ class _ChunkBuilder:
         s = self.special
         padding = CHUNK_LENGTH - len(self.tokens)
         tokens = [s.bos, *self.tokens, *[s.eos] * padding, s.eos]
-        # everything after the first EOS becomes the pad id (a no-op when pad == EOS)
-        first_eos = tokens.index(s.eos)
-        tokens[first_eos + 1 :] = [s.pad] * (len(tokens) - first_eos - 1)
+        if s.pad != s.eos:
+            # A1111 (OpenCLIP only): everything after the first EOS, a literal "<|endoftext|>" in the
+            # text included, becomes the pad id. With CLIP-L (pad == EOS) it re-pads nothing, so the
+            # text after a literal "<|endoftext|>" stays in the chunk.
+            first_eos = tokens.index(s.eos)
+            tokens[first_eos + 1 :] = [s.pad] * (len(tokens) - first_eos - 1)
         weights = [1.0, *self.weights, *[1.0] * (padding + 1)]
         fixes = [EmbeddingFix(fix.offset + 1, fix.embedding) for fix in self.fixes]
         return Chunk(tokens=tokens, weights=weights, fixes=fixes)

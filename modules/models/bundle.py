@@ -40,7 +40,13 @@ class ModelBundle:
     vae_name: str | None = None
     vae_sha256: str | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    dtype: torch.dtype = torch.float32
+    dtype: torch.dtype = torch.float32  # the weights' dtype (text encoders and UNet)
+    compute_dtype: torch.dtype | None = None  # the UNet's maths when it differs (--upcast-sampling)
+    offload: Any = None  # the medvram/lowvram group moving parts to ``device`` while they run
+
+    @property
+    def unet_compute_dtype(self) -> torch.dtype:
+        return self.compute_dtype or self.dtype
 
     @property
     def unet_in_channels(self) -> int:

@@ -6,11 +6,14 @@ there is no module-level "current model". It is thread-safe: loads are serialise
 bundle handed out stays usable by its holder even if it is evicted meanwhile (memory is released when
 the last user lets go).
 
-Placement (``LoadOptions``):
-- ``device``/``dtype``: cpu + float32 by default, cuda + float16 when a GPU is present;
+Placement (``LoadOptions``, see ``place``):
+- ``device``/``dtype``: cpu + float32 by default, cuda + float16 when a GPU is present; ``vae_dtype``
+  (--no-half-vae) and ``unet_compute_dtype`` (--upcast-sampling: half-size weights, float32 maths);
+- ``attention``: PyTorch's scaled-dot-product attention, or xformers' when asked for;
 - ``offload="medvram"``: each network lives on the CPU and moves to the device while it runs (whole
-  networks, one at a time, through accelerate's offload hooks); ``"lowvram"``: weights stream to the
-  device layer by layer. Both work on any torch device (tested on CPU here; GPU behaviour untested).
+  networks, one at a time); ``"lowvram"``: the same block by block (see ``offload``). Tested on the
+  CPU with a recording stand-in (tests/models/test_models_placement.py); their speed and memory on a
+  GPU are measured by bench/gpu_check.py.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from modules.models import vae as vae_selection
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
 from modules.models.loader import load_checkpoint
+from modules.models.offload import offload as offload_parts
 
 OFFLOAD_MODES = ("none", "medvram", "lowvram")
 
@@ -46,6 +50,9 @@ def default_dtype(device: torch.device) -> torch.dtype:
 class LoadOptions:
     device: torch.device = field(default_factory=default_device)
     dtype: torch.dtype | None = None  # None: default_dtype(device)
+    vae_dtype: torch.dtype | None = None  # None: the weights' dtype
+    unet_compute_dtype: torch.dtype | None = None  # None: the weights' dtype
+    attention: str = "sdpa"  # or "xformers"
     offload: str = "none"
     vae: str = vae_selection.AUTOMATIC
     prefer_near_checkpoint_vae: bool = True
@@ -155,8 +162,14 @@ class ModelManager:
             info.sha256 = self.hash_cache.sha256(info.path)
         bundle = self._load(info.path, device="cpu", dtype=options.resolved_dtype, sha256=info.sha256)
         bundle.name = info.model_name
+        vae_dtype = options.vae_dtype or options.resolved_dtype
+        if vae_dtype != bundle.vae.dtype:
+            # Read the VAE again at its own precision rather than widening already-rounded weights.
+            bundle.vae.to(vae_dtype)
+            if bundle.path is not None:
+                vae_selection.apply_vae(bundle, None)
         self._apply_vae(bundle)
-        place(bundle, options.device, options.offload)
+        place(bundle, options.device, options.offload, options.unet_compute_dtype, options.attention)
         return bundle
 
     def _apply_vae(self, bundle: ModelBundle) -> None:
@@ -170,24 +183,49 @@ class ModelManager:
             bundle.vae_sha256 = self.hash_cache.sha256(choice)
 
 
-def place(bundle: ModelBundle, device: torch.device, offload: str = "none") -> None:
-    """Move a CPU-loaded bundle onto ``device`` whole, or set up medvram/lowvram offloading."""
-    modules = [*bundle.text_encoders, bundle.unet, bundle.vae]
+def place(
+    bundle: ModelBundle,
+    device: torch.device,
+    offload: str = "none",
+    unet_compute_dtype: torch.dtype | None = None,
+    attention: str = "sdpa",
+) -> None:
+    """Move a CPU-loaded bundle onto ``device`` whole, or set up medvram/lowvram offloading; set the
+    UNet's compute dtype and the attention kernel."""
+    set_attention(bundle, attention)
+    if unet_compute_dtype is not None and unet_compute_dtype != bundle.dtype:
+        upcast_unet(bundle, unet_compute_dtype)
     if offload == "none":
-        for module in modules:
+        for module in (*bundle.text_encoders, bundle.unet, bundle.vae):
             module.to(device)
-    elif offload == "medvram":
-        from accelerate import cpu_offload_with_hook
-
-        hook = None
-        for module in modules:
-            _, hook = cpu_offload_with_hook(module, device, prev_module_hook=hook)
     else:
-        from accelerate import cpu_offload
-
-        for module in modules:
-            cpu_offload(module, execution_device=device)
+        bundle.offload = offload_parts(bundle, torch.device(device), offload)
     bundle.device = torch.device(device)
+
+
+def upcast_unet(bundle: ModelBundle, compute_dtype: torch.dtype) -> None:
+    """--upcast-sampling: the UNet's weights stay in their half type and each layer computes in
+    ``compute_dtype`` (diffusers' layerwise casting upcasts a layer's weights just before it runs)."""
+    storage = bundle.dtype
+    # Layers diffusers keeps out of the casting (norms, projections) must hold compute-dtype weights.
+    bundle.unet.to(compute_dtype)
+    bundle.unet.enable_layerwise_casting(storage_dtype=storage, compute_dtype=compute_dtype)
+    bundle.compute_dtype = compute_dtype
+
+
+def set_attention(bundle: ModelBundle, attention: str) -> None:
+    """PyTorch's scaled-dot-product attention (flash/memory-efficient kernels where the GPU has them),
+    or xformers' memory-efficient attention."""
+    if attention == "xformers":
+        for module in (bundle.unet, bundle.vae):
+            module.enable_xformers_memory_efficient_attention()
+        return
+    if attention != "sdpa":
+        raise ValueError(f"attention must be 'sdpa' or 'xformers', not {attention!r}")
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    for module in (bundle.unet, bundle.vae):
+        module.set_attn_processor(AttnProcessor2_0())
 
 
 def _free_memory() -> None:

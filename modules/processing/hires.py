@@ -169,6 +169,8 @@ def run_second_pass(
     prompts = [extract_extra_networks(job.hr_prompt)[0] if job.hr_prompt else p for p in batch.prompts]
     negatives = [job.hr_negative_prompt or n for n in batch.negative_prompts]
     conds, unconds = second.conditioning.batch(prompts, negatives)
+    if second.conditioning.old_scheduling_changed:
+        plan.extra[key("use_old_scheduling")] = True
     init_latent = upscale(plan, latents, second.size, batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
     batch_input = sampling_pass.BatchInput(

@@ -15,6 +15,11 @@ def needs_image_cond(bundle: ModelBundle) -> bool:
     return bundle.unet_in_channels != bundle.latent_channels
 
 
+def uses_inpainting_cond(bundle: ModelBundle) -> bool:
+    """A 9-channel inpainting model: the mask and the masked image's latent are extra inputs."""
+    return bundle.unet_in_channels == bundle.latent_channels + 5
+
+
 def inpainting_cond(
     bundle: ModelBundle,
     images: list[Image.Image],
@@ -36,7 +41,7 @@ def inpainting_cond(
     blanked = torch.lerp(pixels, pixels * (1.0 - mask), mask_weight)
     latents = vae.encode_pixels(bundle, blanked, generator)
     small_mask = F.interpolate(mask, size=latent_hw).expand(latents.shape[0], 1, *latent_hw)
-    return torch.cat([small_mask, latents], dim=1)
+    return torch.cat([small_mask.to(latents), latents], dim=1)
 
 
 def txt2img_cond(bundle: ModelBundle, count: int, latent_hw: tuple[int, int]) -> torch.Tensor | None:

@@ -166,9 +166,11 @@ def sample_batch(
         init_latent = vae.encode(bundle, images, generator)
     latent_hw = tuple(init_latent.shape[-2:])
     mask = latent_mask(prepared, latent_hw, bool(settings["mask_round"]))
+    if mask is not None:
+        mask = mask.to(init_latent.device)
     if mask is not None and job.inpainting_fill in (2, 3):
         fill = torch.randn(init_latent.shape, generator=generator) if job.inpainting_fill == 2 else 0
-        init_latent = init_latent * (1 - mask) + fill * mask
+        init_latent = init_latent * (1 - mask) + torch.as_tensor(fill).to(init_latent) * mask
     conds, unconds = plan.conditioning.batch(batch.prompts, batch.negative_prompts)
     if strength(job) == 0:
         # Strength 0 means "unchanged": return the input through encode/decode without any sampling.

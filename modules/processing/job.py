@@ -503,7 +503,9 @@ def infotext_key(name: str) -> str:
     """The parameters-text key of a job field or a setting, from its declaration: writers use this,
     readers the same declarations, so a key is spelled once."""
     spec = JOB_FIELDS.get(name)
-    key = spec.infotext_key if spec is not None else builtin_definitions()[name].infotext
+    key = spec.infotext_key if spec is not None else None
+    if key is None and name in builtin_definitions():
+        key = builtin_definitions()[name].infotext  # a setting (a job field may override it per job)
     if not key:
         raise KeyError(f"{name} is not written to the parameters text")
     return key

@@ -16,8 +16,8 @@ from PIL import Image
 from modules import prompting
 from modules.extensions.payloads import ImageSavedParams, PostprocessImageArgs
 from modules.models.bundle import ModelBundle
+from modules.processing import image_cond, vae
 from modules.processing import seeds as seeding
-from modules.processing import vae
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.job import infotext_key as key
 from modules.processing.prompt_conds import ConditioningBuilder
@@ -198,6 +198,8 @@ class JobPlan:
         if settings["randn_source"] != "GPU":
             params[key("randn_source")] = settings["randn_source"]
         params.update(self.conditioning.encoder.extra_generation_params)  # TI hashes, Emphasis
+        if self.conditioning.old_scheduling_changed:
+            params[key("use_old_scheduling")] = True
         params.update(self.extra)
         params.update(job.extra_generation_params)
         params["Version"] = VERSION
@@ -236,6 +238,10 @@ def plan_job(
         first_pass.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
+    extra = dict(first_pass.infotext)
+    if image_cond.uses_inpainting_cond(bundle):
+        # A1111 records the mask strength whenever an inpainting model's extra channels are fed.
+        extra[key("inpainting_mask_weight")] = float(settings["inpainting_mask_weight"])
     return JobPlan(
         job=job,
         bundle=bundle,
@@ -248,7 +254,7 @@ def plan_job(
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
         mode=mode,
-        extra=dict(first_pass.infotext),
+        extra=extra,
         runtime=runtime,
         first_pass=first_pass,
     )

@@ -23,6 +23,8 @@ class ConditioningBuilder:
         self.steps = steps
         self.hires_steps = hires_steps
         self.use_old_scheduling = use_old_scheduling
+        # A1111 writes "Old prompt editing timelines" only when the old rule changed a schedule.
+        self.old_scheduling_changed = False
         self._built: dict[tuple[str, bool], ScheduledConditioning] = {}
 
     def scheduled(self, text: str, negative: bool = False) -> ScheduledConditioning:
@@ -31,6 +33,9 @@ class ConditioningBuilder:
             schedule = prompting.prompt_schedule(
                 text, self.steps, hires_steps=self.hires_steps, use_old_scheduling=self.use_old_scheduling
             )
+            if self.use_old_scheduling and not self.old_scheduling_changed:
+                current = prompting.prompt_schedule(text, self.steps, hires_steps=self.hires_steps)
+                self.old_scheduling_changed = current != schedule
             self._built[key] = ScheduledConditioning(tuple(self.encoder.encode_schedule(schedule, negative)))
         return self._built[key]
 

@@ -9,7 +9,7 @@ is still decoded and shown, as users expect.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,6 +27,7 @@ from modules.sampling.denoiser import (
     DenoiserHooks,
     SamplingInterrupted,
     ScheduledConditioning,
+    UncondSkip,
     UNetApply,
 )
 from modules.sampling.model_wrap import make_denoiser
@@ -56,6 +57,7 @@ class SamplingPlan:
     rng_source: str
     eta_noise_seed_delta: int
     noise_multiplier: float = 1.0
+    uncond_skip: UncondSkip = field(default_factory=UncondSkip)
     infotext: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,6 +78,12 @@ class BatchInput:
     image_cond: torch.Tensor | None = None
     # inpainting: 1 = repaint, [1 or B, 1, h, w] at latent size; the rest is held to init_latent
     latent_mask: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> BatchInput:
+        """The same input with its tensors on ``device`` (moved once, before the sampling loop)."""
+        names = ("init_latent", "image_cond", "latent_mask")
+        moved = {n: None if getattr(self, n) is None else getattr(self, n).to(device) for n in names}
+        return replace(self, **moved)
 
 
 def img2img_steps(steps: int, strength: float, fix_steps: bool) -> tuple[int, int]:
@@ -121,6 +129,12 @@ def plan_pass(
         infotext[key("eta_noise_seed_delta")] = ensd
     if strength is not None and noise_multiplier != 1.0:
         infotext[key("initial_noise_multiplier")] = noise_multiplier
+    uncond_skip = UncondSkip(
+        float(settings["s_min_uncond"]),
+        bool(settings["s_min_uncond_all"]),
+        float(settings["skip_early_cond"]),
+    )
+    infotext.update(uncond_skip_infotext(uncond_skip, sigmas))
     return SamplingPlan(
         sampler=sampler,
         schedule=schedule,
@@ -134,8 +148,23 @@ def plan_pass(
         rng_source=RNG_SOURCES[settings["randn_source"]],
         eta_noise_seed_delta=ensd,
         noise_multiplier=noise_multiplier,
+        uncond_skip=uncond_skip,
         infotext=infotext,
     )
+
+
+def uncond_skip_infotext(skip: UncondSkip, sigmas: torch.Tensor) -> dict[str, Any]:
+    """A1111 records these only when a call actually skipped the negative prompt; the calls are judged
+    at the schedule's sigmas (exact for first-order samplers)."""
+    calls = len(sigmas) - 1
+    pairs: dict[str, Any] = {}
+    if skip.early > 0:
+        pairs[key("skip_early_cond")] = skip.early
+    elif any(skip.skips(i, calls, float(sigmas[i])) for i in range(calls)):
+        pairs[key("s_min_uncond")] = skip.s_min_uncond
+        if skip.all_steps:
+            pairs[key("s_min_uncond_all")] = True
+    return pairs
 
 
 def sampler_options(
@@ -150,7 +179,8 @@ def sampler_options(
         options["eta"] = eta
         if eta != (1.0 if sampler.eta_kind == "ancestral" else 0.0):
             infotext[key("eta_ancestral" if sampler.eta_kind == "ancestral" else "eta_ddim")] = eta
-    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+    # A1111 records each one that differs from the sampler's neutral value.
+    for name, neutral in (("s_churn", 0.0), ("s_tmin", 0.0), ("s_tmax", float("inf")), ("s_noise", 1.0)):
         if not sampler.accepts(name):
             continue
         value = getattr(job, name)
@@ -158,15 +188,30 @@ def sampler_options(
         if name == "s_tmax" and not value:
             value = float("inf")  # A1111 treats 0 as "no upper limit"
         options[name] = value
-        if name in ("s_churn", "s_tmin") and value or name == "s_noise" and value != 1.0:
+        if value != neutral:
             infotext[key(name)] = value
     return options, infotext
 
 
+def sampler_sigmas(sigmas: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The sigmas handed to the sampler: on the latent's device, as A1111 moves them (``.to(x.device)``).
+
+    The samplers' scalar maths then runs where A1111's does; a CUDA op with a host scalar may round
+    differently (division by a host scalar becomes a multiplication by its reciprocal).
+    """
+    return sigmas.to(device)
+
+
 def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: BatchInput) -> torch.Tensor:
-    """Sample one batch through a planned pass: noise, the CFG denoiser, the sampler."""
+    """Sample one batch through a planned pass: noise, the CFG denoiser, the sampler.
+
+    Every tensor of the loop lives on the model's device: the batch's inputs are moved once, the noise
+    is drawn there (or, for the CPU and NV sources, drawn on the host and moved, as A1111 does).
+    """
     bundle, job = plan.bundle, plan.job
-    sigmas = sampling.sigmas
+    device = bundle.device
+    batch = batch.to(device)
+    sigmas = sampler_sigmas(sampling.sigmas, device)
     rng = ImageRNG(
         batch.shape,
         batch.seeds,
@@ -176,11 +221,12 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
         job.seed_resize_from_w,
         source=sampling.rng_source,
         eta_noise_seed_delta=sampling.eta_noise_seed_delta,
+        device=device,
         latent_factor=bundle.vae_scale_factor,
     )
     noise = rng.first()
     if batch.init_latent is None:
-        x = noise * sampling_registry.initial_noise_scale(sampling.sampler, float(sigmas[0]))
+        x = noise * sampling_registry.initial_noise_scale(sampling.sampler, float(sampling.sigmas[0]))
     else:
         x = batch.init_latent + noise * sampling.noise_multiplier * sigmas[0]
     noise_sampler = (
@@ -191,7 +237,7 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
     time_ids = None
     if bundle.arch is Arch.SDXL:
         h, w = batch.shape[1] * bundle.vae_scale_factor, batch.shape[2] * bundle.vae_scale_factor
-        time_ids = torch.tensor([[h, w, 0, 0, h, w]] * len(batch.seeds), dtype=torch.float32)
+        time_ids = torch.tensor([[h, w, 0, 0, h, w]] * len(batch.seeds), dtype=torch.float32, device=device)
     denoiser = CFGDenoiser(
         make_denoiser(
             sampling.sampler.denoiser, UNetApply(bundle), sampling.model_schedule, bundle.prediction_type
@@ -205,8 +251,9 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
         should_stop=runtime.progress.should_stop,
         hooks=denoiser_hooks(runtime, batch),
         dtype=bundle.dtype,
+        uncond_skip=sampling.uncond_skip,
     )
-    samples = run_sampler(runtime, plan, sampling, denoiser, x, noise_sampler)
+    samples = run_sampler(runtime, plan, sampling, denoiser, x, sigmas, noise_sampler)
     if batch.latent_mask is not None:
         samples = hold_unmasked(samples, batch.init_latent, batch.latent_mask)
     return samples
@@ -237,9 +284,10 @@ def run_sampler(
     sampling: SamplingPlan,
     denoiser: CFGDenoiser,
     x: torch.Tensor,
+    sigmas: torch.Tensor,
     noise_sampler: Any,
 ) -> torch.Tensor:
-    progress, settings, sigmas = runtime.progress, plan.settings, sampling.sigmas
+    progress, settings = runtime.progress, plan.settings
     total = len(sigmas) - 1
     latest = {"x": x}
     every = int(settings["show_progress_every_n_steps"]) if settings["live_previews_enable"] else 0

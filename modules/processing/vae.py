@@ -22,8 +22,14 @@ def images_to_tensor(images: list[Image.Image]) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
 
 
-@torch.no_grad()
 def decode(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False) -> list[Image.Image]:
+    """Latents -> 8-bit images; the pixels cross to the host only here, once decoded."""
+    return tensor_to_images(decode_pixels(bundle, latents, no_half_vae))
+
+
+@torch.no_grad()
+def decode_pixels(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False) -> torch.Tensor:
+    """Latents -> [-1, 1] pixels [B, 3, H, W] on the bundle's device."""
     vae = bundle.vae
     scaled = latents / bundle.vae_scaling_factor
     shift = getattr(vae.config, "shift_factor", None)
@@ -39,7 +45,7 @@ def decode(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False
         if dtype != stored:
             vae.to(stored)
     check_finite(pixels, "VAE", dtype)
-    return tensor_to_images(pixels)
+    return pixels
 
 
 @torch.no_grad()

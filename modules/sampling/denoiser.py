@@ -3,8 +3,9 @@
 At every model call it picks the conditioning in force for that call (positive AND sub-prompts and the
 negative prompt, each a per-step schedule), runs every branch of every image in ONE batched UNet call,
 combines the AND sub-prompts with their weights (composable diffusion) and applies classifier-free
-guidance. Conditionings of different token lengths are zero-padded and masked in cross-attention, so
-they batch together and give the same result as evaluating them one by one.
+guidance. Positive conditionings of different token lengths are padded by repeating their last vector,
+as A1111 does; a negative of another length than the positives is zero-padded and masked in
+cross-attention, which gives what A1111's separate UNet call for it gives.
 """
 
 from __future__ import annotations
@@ -28,14 +29,24 @@ class NansError(RuntimeError):
 
 
 def check_finite(tensor: torch.Tensor, where: str, dtype: torch.dtype) -> None:
+    """Raise NansError when ``tensor`` holds NaNs or infinities, naming the flag that fixes it."""
+    if tensor.is_meta:
+        return  # the tests' device stand-in: shapes and devices only, no values to check
     if torch.isfinite(tensor).all():
         return
-    hint = (
-        "This usually means the weights run in too low a precision: start with --precision fp32."
-        if dtype in (torch.float16, torch.bfloat16)
-        else "The checkpoint may be corrupt or incompatible with its detected architecture."
+    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {nan_fix(where, dtype)}")
+
+
+def nan_fix(where: str, dtype: torch.dtype) -> str:
+    """What to try when a network overflows: the A1111 flags users already know."""
+    if dtype not in (torch.float16, torch.bfloat16):
+        return "The checkpoint may be corrupt or incompatible with its detected architecture."
+    if where.startswith("VAE"):
+        return "The VAE overflows in half precision: start with --no-half-vae (or --no-half)."
+    return (
+        "The UNet overflows in half precision: start with --upcast-sampling (half-size weights, "
+        "float32 maths) or --no-half (float32 weights)."
     )
-    raise NansError(f"A tensor with NaNs or infinities was produced in the {where}. {hint}")
 
 
 class TextConditioning(Protocol):
@@ -91,17 +102,51 @@ class DenoiserHooks:
     after_cfg: list[Callable[[AfterCFG], None]] = field(default_factory=list)
 
 
+def repeat_last_to_longest(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[tokens, dim] tensors brought to the longest one's length by repeating each one's last vector.
+
+    A1111 compatibility: this is how it stacks the positive conditionings of one model call (AND parts
+    of 1 and 2 chunks, or a batch's prompts of different lengths), so the shorter part sees its last
+    token vector 77 more times instead of nothing; the image depends on it.
+    """
+    longest = max(t.shape[0] for t in tensors)
+    return [
+        t if t.shape[0] == longest else torch.cat([t, t[-1:].expand(longest - t.shape[0], -1)])
+        for t in tensors
+    ]
+
+
 def pad_and_stack(tensors: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stack [tokens, dim] tensors of possibly different lengths; return the mask when any were padded."""
     longest = max(t.shape[0] for t in tensors)
     if all(t.shape[0] == longest for t in tensors):
         return torch.stack(list(tensors)), None
-    padded = torch.zeros(len(tensors), longest, tensors[0].shape[-1], dtype=tensors[0].dtype)
-    mask = torch.zeros(len(tensors), longest, dtype=torch.bool)
+    first = tensors[0]
+    padded = first.new_zeros(len(tensors), longest, first.shape[-1])
+    mask = torch.zeros(len(tensors), longest, dtype=torch.bool, device=first.device)
     for i, t in enumerate(tensors):
         padded[i, : t.shape[0]] = t
         mask[i, : t.shape[0]] = True
     return padded, mask
+
+
+@dataclass(frozen=True)
+class UncondSkip:
+    """When a call runs without the negative prompt (A1111's "Negative Guidance minimum sigma" and
+    "Ignore negative prompt during early sampling"). Skipped calls stand the first AND part of each
+    image in for its negative, as A1111 does; at CFG 1 with AND weights summing to 1 that gives exactly
+    the guided result, so those calls always skip it (half the UNet batch, as ComfyUI does)."""
+
+    s_min_uncond: float = 0.0
+    all_steps: bool = False  # below s_min_uncond skip every call, not every other one
+    early: float = 0.0  # the share of calls at the start that skip it
+
+    def skips(self, call_index: int, total: int, sigma: float) -> bool:
+        if self.early > 0 and call_index / max(total, 1) <= self.early:
+            return True
+        return bool(
+            (call_index % 2 or self.all_steps) and self.s_min_uncond > 0 and sigma < self.s_min_uncond
+        )
 
 
 class CFGDenoiser:
@@ -125,6 +170,7 @@ class CFGDenoiser:
         should_stop: Callable[[], bool] = lambda: False,
         hooks: DenoiserHooks | None = None,
         dtype: torch.dtype = torch.float32,
+        uncond_skip: UncondSkip | None = None,
     ) -> None:
         if len(conds) != len(unconds):
             raise ValueError("need one negative conditioning per image")
@@ -138,8 +184,14 @@ class CFGDenoiser:
         self.should_stop = should_stop
         self.hooks = hooks or DenoiserHooks()
         self.dtype = dtype  # the UNet's weights dtype, for the NaN message
+        self.uncond_skip = uncond_skip or UncondSkip()
+        # CFG 1 with weights summing to 1: uncond + 1 * sum(w * (c - uncond)) is sum(w * c) exactly.
+        self.guidance_free = cfg_scale == 1 and all(
+            abs(sum(w for _, w in c.parts) - 1) < 1e-9 for c in self.conds
+        )
         self.call_index = 0
         self.unet_calls = 0
+        self._rows: dict[tuple[tuple[int, ...], bool, torch.device], torch.Tensor] = {}
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **_: Any) -> torch.Tensor:
         if self.should_stop():
@@ -159,37 +211,62 @@ class CFGDenoiser:
         text_uncond = [u.at_call(self.call_index).tokens[0] for u in self.unconds]
         return DenoiserStep(x, sigma, self.call_index, self.total_steps, text_cond, text_uncond)
 
-    def _pooled(self) -> torch.Tensor | None:
+    def _pooled(self, with_uncond: bool) -> torch.Tensor | None:
         pooled = [[part.at_call(self.call_index).pooled for part, _ in c.parts] for c in self.conds]
         if pooled[0][0] is None:
             return None
         flat = [p[0] for parts in pooled for p in parts]
-        flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
+        if with_uncond:
+            flat += [u.at_call(self.call_index).pooled[0] for u in self.unconds]
         return torch.stack(flat)
+
+    def skips_uncond(self, step: DenoiserStep) -> bool:
+        if self.guidance_free:
+            return True
+        skip = self.uncond_skip
+        # The sigma is read back from the device only when the minimum-sigma rule needs its value.
+        sigma = float(step.sigma.reshape(-1)[0]) if skip.s_min_uncond > 0 else 0.0
+        return skip.skips(step.call_index, step.total_steps, sigma)
 
     def _guided(self, step: DenoiserStep) -> torch.Tensor:
         counts = [len(parts) for parts in step.text_cond]
-        # Batch layout: every AND part of every image, then every image's negative prompt.
-        x_in = self._layout(step.x, counts)
+        with_uncond = not self.skips_uncond(step)
+        # Batch layout: every AND part of every image, then (unless skipped) every image's negative.
+        x_in = self._layout(step.x, counts, with_uncond)
         sigma = step.sigma.reshape(-1)
         sigma_per_image = sigma.expand(len(counts)) if sigma.numel() == 1 else sigma
-        sigma_in = torch.cat([sigma_per_image.repeat_interleave(torch.tensor(counts)), sigma_per_image])
-        tokens = [t for parts in step.text_cond for t in parts] + step.text_uncond
+        sigma_in = self._layout(sigma_per_image, counts, with_uncond)
+        # Positives among themselves, and negatives among themselves, repeat their last vector (A1111's
+        # stacking); positives against negatives are masked, which equals A1111's separate UNet calls
+        # for a cond and an uncond of different lengths.
+        tokens = repeat_last_to_longest([t for parts in step.text_cond for t in parts])
+        if with_uncond:
+            tokens += repeat_last_to_longest(step.text_uncond)
         cond_in, cond_mask = pad_and_stack(tokens)
-        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled()}
+        extra: dict[str, Any] = {"cond": cond_in, "cond_mask": cond_mask, "pooled": self._pooled(with_uncond)}
         if self.image_cond is not None:
-            extra["image_cond"] = self._layout(self.image_cond, counts)
+            extra["image_cond"] = self._layout(self.image_cond, counts, with_uncond)
         if self.time_ids is not None:
-            extra["time_ids"] = self._layout(self.time_ids, counts)
+            extra["time_ids"] = self._layout(self.time_ids, counts, with_uncond)
         out = self.model(x_in, sigma_in, **extra)
         self.unet_calls += 1
         check_finite(out, "UNet", self.dtype)
+        if not with_uncond:
+            # A1111 compatibility: the first AND part of each image stands in for its negative.
+            firsts = torch.tensor([sum(counts[:i]) for i in range(len(counts))])
+            out = torch.cat([out, out[firsts]])
         return self._combine(out, counts)
 
-    @staticmethod
-    def _layout(per_image: torch.Tensor, counts: list[int]) -> torch.Tensor:
+    def _layout(self, per_image: torch.Tensor, counts: list[int], with_uncond: bool = True) -> torch.Tensor:
         """Rows per image -> rows per UNet batch entry: one per AND part, then one for the negative."""
-        return torch.cat([per_image.repeat_interleave(torch.tensor(counts), dim=0), per_image])
+        # The row index is built once per layout and device: a fresh host tensor at every call would be
+        # a host-to-device copy inside the sampling loop.
+        key = (tuple(counts), with_uncond, per_image.device)
+        if key not in self._rows:
+            rows = [image for image, count in enumerate(counts) for _ in range(count)]
+            rows += list(range(len(counts))) if with_uncond else []
+            self._rows[key] = torch.tensor(rows, device=per_image.device)
+        return per_image.index_select(0, self._rows[key])
 
     def _combine(self, out: torch.Tensor, counts: list[int]) -> torch.Tensor:
         n_cond = sum(counts)
@@ -204,7 +281,11 @@ class CFGDenoiser:
 
 
 class UNetApply:
-    """Calls the bundle's diffusers UNet as ``(x, timestep, cond, ...) -> eps or v`` in float32 out."""
+    """Calls the bundle's diffusers UNet as ``(x, timestep, cond, ...) -> eps or v`` in float32 out.
+
+    Inputs are cast to the UNet's compute dtype on the bundle's device (a no-op when they are already
+    there, as in the sampling loop); the output stays on that device.
+    """
 
     def __init__(self, bundle: ModelBundle) -> None:
         self.bundle = bundle
@@ -221,18 +302,24 @@ class UNetApply:
         time_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         bundle = self.bundle
+        dtype = bundle.unet_compute_dtype
         if image_cond is not None:
             x = torch.cat([x, image_cond.to(x)], dim=1)
         added = None
         if bundle.arch is Arch.SDXL:
             added = {
-                "text_embeds": pooled.to(bundle.device, bundle.dtype),
-                "time_ids": time_ids.to(bundle.device),
+                "text_embeds": pooled.to(bundle.device, dtype),
+                # A1111 and diffusers both hand SDXL its size conditioning in the UNet's dtype.
+                "time_ids": time_ids.to(bundle.device, dtype),
             }
+        # A1111 compatibility: it casts the fractional timestep to the UNet's fp16 too, so in half
+        # precision the timestep embedding sees t rounded to fp16 (bf16, which A1111 does not default
+        # to, would round t to multiples of 4: it keeps float32).
+        t_dtype = torch.float16 if dtype == torch.float16 else torch.float32
         out = bundle.unet(
-            x.to(bundle.device, bundle.dtype),
-            timestep.to(bundle.device),
-            encoder_hidden_states=cond.to(bundle.device, bundle.dtype),
+            x.to(bundle.device, dtype),
+            timestep.to(bundle.device, t_dtype),
+            encoder_hidden_states=cond.to(bundle.device, dtype),
             encoder_attention_mask=None if cond_mask is None else cond_mask.to(bundle.device),
             added_cond_kwargs=added,
         ).sample

@@ -23,6 +23,20 @@ def _per_sample(value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return value.reshape(value.shape + (1,) * (x.ndim - value.ndim))
 
 
+class _DeviceCopies:
+    """The model schedule on each device a denoiser is called on, made once: the timestep of a sigma is
+    then computed beside the latent (no host round trip per call), as in A1111 where it is a buffer."""
+
+    def __init__(self, schedule: ModelSchedule) -> None:
+        self.schedule = schedule
+        self.copies: dict[torch.device, ModelSchedule] = {}
+
+    def __call__(self, device: torch.device) -> ModelSchedule:
+        if device not in self.copies:
+            self.copies[device] = self.schedule.to(device)
+        return self.copies[device]
+
+
 class DiscreteDenoiser:
     """Denoiser over a discrete-timestep model predicting ``"epsilon"`` or ``"v_prediction"``."""
 
@@ -36,12 +50,14 @@ class DiscreteDenoiser:
         self.apply_model = apply_model
         self.schedule = schedule
         self.prediction_type = prediction_type
+        self._on_device = _DeviceCopies(schedule)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).expand(x.shape[0])
         s = _per_sample(sigma, x)
         c_in = 1 / (s**2 + 1) ** 0.5
-        out = self.apply_model(x * c_in, self.schedule.sigma_to_t(sigma.to(self.schedule.sigmas)), **kwargs)
+        schedule = self._on_device(x.device)
+        out = self.apply_model(x * c_in, schedule.sigma_to_t(sigma.to(schedule.sigmas)), **kwargs)
         out = out.to(x.dtype)
         if self.prediction_type == "epsilon":
             return x - s * out
@@ -60,12 +76,13 @@ class LCMDenoiser:
     def __init__(self, apply_model: ApplyModel, schedule: ModelSchedule) -> None:
         self.apply_model = apply_model
         self.schedule = schedule
-        self.lcm_log_sigmas = lcm_sigmas(schedule).log()
-        self.skip = len(schedule.sigmas) // len(self.lcm_log_sigmas)
+        self.skip = len(schedule.sigmas) // len(lcm_sigmas(schedule))
+        self._on_device = _DeviceCopies(schedule)
 
     def sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
         """The nearest of LCM's timesteps 19, 39, ..., 999 (quantised in log sigma)."""
-        dists = sigma.to(self.lcm_log_sigmas).log() - self.lcm_log_sigmas[:, None]
+        log_sigmas = lcm_sigmas(self._on_device(sigma.device)).log()
+        dists = sigma.to(log_sigmas).log() - log_sigmas[:, None]
         return dists.abs().argmin(dim=0).view(sigma.shape) * self.skip + (self.skip - 1)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor, **kwargs: Any) -> torch.Tensor:

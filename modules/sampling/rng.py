@@ -4,8 +4,10 @@ Each image of a batch draws from its own generator seeded with its own seed, so 
 image at any batch size or position. ``ImageRNG.first()`` is the starting noise (with variation seed
 and "resize seed from" applied); ``next()`` gives the fresh noise ancestral samplers add, from the same
 per-image generators, reseeded with ``seed + ENSD`` after the first draw when an eta noise seed delta
-is set. Sources: ``"cpu"`` (torch's CPU generator, A1111's default), ``"gpu"`` (torch's generator on
-the given device) and ``"nv"`` (NVIDIA's CUDA stream reproduced anywhere, see ``rng_philox``).
+is set. Sources: ``"cpu"`` (torch's CPU generator), ``"gpu"`` (torch's generator on the model's device,
+A1111's default, so its parameters texts without an "RNG" key reproduce on CUDA) and ``"nv"`` (NVIDIA's
+CUDA stream reproduced anywhere, see ``rng_philox``). Whatever the source, the noise is returned on
+the given device: CPU and NV noise is drawn on the host and moved once per draw.
 """
 
 from __future__ import annotations
@@ -20,21 +22,27 @@ from modules.sampling.rng_philox import PhiloxGenerator
 SOURCES = ("cpu", "gpu", "nv")
 
 
+def draw_device(source: str, device: torch.device) -> torch.device:
+    """Where torch's generator for ``source`` draws when the model runs on ``device``."""
+    # A1111 compatibility: "GPU" on Apple's MPS draws on the CPU (MPS generators gave other streams).
+    if source == "cpu" or device.type == "mps":
+        return torch.device("cpu")
+    return device
+
+
 def _generator(seed: int, source: str, device: torch.device) -> Any:
     # torch maps a negative seed s to s + 2**64; wrapping the same way keeps seed + offset (batch index,
     # ENSD) of a seed near the 64-bit limit valid instead of failing the job.
     seed = int(seed) % 2**64
     if source == "nv":
         return PhiloxGenerator(seed)
-    gen_device = torch.device("cpu") if source == "cpu" else device
-    return torch.Generator(gen_device).manual_seed(seed)
+    return torch.Generator(draw_device(source, device)).manual_seed(seed)
 
 
 def _draw(generator: Any, shape: tuple[int, ...], source: str, device: torch.device) -> torch.Tensor:
     if source == "nv":
         return torch.from_numpy(generator.randn(shape)).to(device)
-    gen_device = torch.device("cpu") if source == "cpu" else device
-    return torch.randn(shape, generator=generator, device=gen_device).to(device)
+    return torch.randn(shape, generator=generator, device=draw_device(source, device)).to(device)
 
 
 def randn(

@@ -451,7 +451,9 @@ def restart_plan(sigmas: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.T
     if steps >= 20:
         restart_steps, restart_times = (steps // 4, 2) if steps >= 36 else (9, 1)
         # A1111 compatibility: the main schedule is rebuilt as Karras over the given range, whatever it was.
-        sigmas = karras(steps - restart_steps * restart_times, sigmas[-2].item(), sigmas[0].item())
+        sigmas = karras(steps - restart_steps * restart_times, sigmas[-2].item(), sigmas[0].item()).to(
+            sigmas.device
+        )
         restarts = {0.1: (restart_steps + 1, restart_times, 2.0)}
     restarts = {int(torch.argmin(abs(sigmas - key))): value for key, value in restarts.items()}
     plan = []
@@ -462,7 +464,9 @@ def restart_plan(sigmas: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.T
         restart_steps, restart_times, restart_max = restarts[i + 1]
         max_index = int(torch.argmin(abs(sigmas - restart_max)))
         if max_index < i + 1:
+            # A1111 compatibility: the restart segments live on the schedule's device, as A1111 builds them.
             segment = karras(restart_steps, sigmas[i + 1].item(), sigmas[max_index].item())[:-1]
+            segment = segment.to(sigmas.device)
             plan += list(zip(segment[:-1], segment[1:], strict=False)) * restart_times
     return sigmas, plan
 

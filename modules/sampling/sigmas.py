@@ -36,6 +36,10 @@ class ModelSchedule:
         a = alphas_cumprod.to(dtype)
         return cls(((1 - a) / a) ** 0.5, is_sdxl=is_sdxl)
 
+    def to(self, device: torch.device | str) -> ModelSchedule:
+        """The same schedule on ``device``; ``log_sigmas`` is then computed there, as A1111's buffers are."""
+        return ModelSchedule(self.sigmas.to(device), is_sdxl=self.is_sdxl)
+
     @property
     def log_sigmas(self) -> torch.Tensor:
         return self.sigmas.log()
@@ -54,7 +58,7 @@ class ModelSchedule:
 
     def sigma_to_t(self, sigma: torch.Tensor) -> torch.Tensor:
         """Fractional timestep of each sigma, linear in log sigma between neighbouring training steps."""
-        sigma = torch.as_tensor(sigma, dtype=self.sigmas.dtype)
+        sigma = torch.as_tensor(sigma, dtype=self.sigmas.dtype, device=self.sigmas.device)
         log_sigmas = self.log_sigmas
         log_sigma = sigma.log()
         dists = log_sigma - log_sigmas[:, None]

@@ -29,6 +29,25 @@ def test_open_clip_pads_with_zero_after_the_first_eos(open_clip_tokenizer):
     assert chunk.tokens == [BOS, 320, 1125, 539, 320, CAT, EOS] + [0] * 70
 
 
+LITERAL_EOS = [
+    # (prompt, pad id, first 6 ids): A1111 re-pads after the first EOS only when pad != EOS
+    ("a <|endoftext|> b", None, [BOS, 320, EOS, 321, EOS, EOS]),
+    ("a <|endoftext|> b", 0, [BOS, 320, EOS, 0, 0, 0]),
+    ("<|endoftext|> cat", None, [BOS, EOS, CAT, EOS, EOS, EOS]),
+    ("<|endoftext|> cat", 0, [BOS, EOS, 0, 0, 0, 0]),
+    ("a <|endoftext|>", None, [BOS, 320, EOS, EOS, EOS, EOS]),
+    ("a cat", 0, [BOS, 320, CAT, EOS, 0, 0]),
+]
+
+
+@pytest.mark.parametrize(("prompt", "pad", "expected"), LITERAL_EOS)
+def test_literal_end_of_text_repads_only_when_pad_differs(clip_tokenizer, prompt, pad, expected):
+    special = SpecialTokens.from_tokenizer(clip_tokenizer, pad)
+    (chunk,) = tokenize_chunks(clip_tokenizer, [(prompt, 1.0)], special)
+    assert chunk.tokens[:6] == expected
+    assert len(chunk.tokens) == 77 and chunk.tokens[-1] == (EOS if pad is None else pad)
+
+
 def test_weights_follow_their_tokens_and_frame_tokens_stay_one(clip_tokenizer):
     (chunk,) = tokenize_chunks(clip_tokenizer, [("a", 1.0), ("red cat", 1.5), ("dog", 0.5)])
     assert chunk.tokens[:6] == [BOS, 320, RED, CAT, DOG, EOS]

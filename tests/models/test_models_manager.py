@@ -118,3 +118,52 @@ def test_offload_modes_keep_outputs(folder, mode: str) -> None:
 def test_bad_offload_mode(folder) -> None:
     with pytest.raises(ValueError, match="offload"):
         manager(folder, offload="turbo")
+
+
+def test_real_manager_under_concurrent_jobs(folder) -> None:
+    """The runtime's own ModelManager (real files, real loading; no model_loader stand-in): jobs from
+    eight threads asking for two checkpoints each get their own model's image, as when run one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from modules import cmd_args
+    from modules.infotext import parse_infotext
+    from modules.processing.job import GenerationJob
+    from modules.runtime import Runtime
+
+    runtime = Runtime(
+        cmd_args.parse(
+            [
+                "--data-dir",
+                str(folder),
+                "--ckpt-dir",
+                str(folder / "Stable-diffusion"),
+                "--device",
+                "cpu",
+                "--no-bundled-models",
+            ]
+        )
+    )
+
+    def run(name: str) -> tuple[str, np.ndarray]:
+        job = GenerationJob(
+            prompt="a circle",
+            steps=2,
+            width=64,
+            height=64,
+            seed=5,
+            do_not_save_samples=True,
+            do_not_save_grid=True,
+            override_settings={"sd_model_checkpoint": name},
+        )
+        result = runtime.txt2img(job)
+        return parse_infotext(result.infotexts[0])["Model"], np.asarray(result.images[0])
+
+    alone = {name: run(name) for name in ("a", "b")}
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(run, ["a", "b"] * 4))
+    for name, (model, pixels) in zip(["a", "b"] * 4, together, strict=True):
+        assert model == alone[name][0] == name
+        assert np.array_equal(pixels, alone[name][1])
+    assert not np.array_equal(alone["a"][1], alone["b"][1])

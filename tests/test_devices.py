@@ -1,0 +1,60 @@
+"""Flags to precision and attention, with A1111's flag names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modules import cmd_args, devices
+
+CUDA, CPU = torch.device("cuda"), torch.device("cpu")
+
+
+def test_half_precision_by_default_on_a_gpu_and_float32_on_the_cpu():
+    assert devices.choose_precision("auto", CUDA) == devices.Precision(torch.float16, torch.float16)
+    assert devices.choose_precision("auto", CPU) == devices.Precision(torch.float32, torch.float32)
+
+
+def test_a1111_flags():
+    assert devices.choose_precision("auto", CUDA, no_half=True) == devices.Precision(
+        torch.float32, torch.float32
+    )
+    assert devices.choose_precision("auto", CUDA, no_half_vae=True) == devices.Precision(
+        torch.float16, torch.float32
+    )
+    assert devices.choose_precision("auto", CUDA, upcast_sampling=True) == devices.Precision(
+        torch.float16, torch.float16, torch.float32
+    )
+    # A1111 compatibility: --upcast-sampling does nothing with --no-half.
+    assert devices.choose_precision("auto", CUDA, no_half=True, upcast_sampling=True).unet_compute is None
+
+
+def test_flags_parse_under_a1111_names():
+    args = cmd_args.parse(["--no-half", "--no-half-vae", "--upcast-sampling", "--xformers", "--medvram"])
+    assert args.no_half and args.no_half_vae and args.upcast_sampling and args.xformers and args.medvram
+    assert devices.precision_from_args(args, CUDA).weights == torch.float32
+
+
+def test_bf16_is_refused_where_the_gpu_lacks_it(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with pytest.raises(SystemExit, match="bfloat16"):
+        devices.choose_dtype("bf16", CUDA)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert devices.choose_dtype("bf16", CUDA) == torch.bfloat16
+
+
+def test_attention_defaults_to_sdpa_and_xformers_needs_the_package(monkeypatch):
+    assert devices.choose_attention(False) == "sdpa"
+    monkeypatch.setattr(devices, "xformers_available", lambda: False)
+    with pytest.raises(SystemExit, match="xformers"):
+        devices.choose_attention(True)
+
+
+def test_nan_messages_name_the_fix():
+    from modules.sampling.denoiser import NansError, check_finite
+
+    bad = torch.tensor([float("nan")])
+    with pytest.raises(NansError, match="--no-half-vae"):
+        check_finite(bad, "VAE", torch.float16)
+    with pytest.raises(NansError, match="--upcast-sampling"):
+        check_finite(bad, "UNet", torch.float16)
