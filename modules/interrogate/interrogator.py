@@ -111,7 +111,7 @@ class Interrogator:
         if path.is_file():
             try:
                 tensor = load_file(path)["features"]
-            except (OSError, ValueError, KeyError, SafetensorError) as error:  # a damaged cache only costs re-encoding
+            except (OSError, ValueError, KeyError, SafetensorError) as error:  # costs only re-encoding
                 log.warning("interrogate: ignoring cache file %s (%s)", path, error)
             if tensor is not None and tensor.shape[0] != len(phrase_list.phrases):
                 tensor = None
