@@ -142,8 +142,22 @@ def _builtin_options() -> list[OptionInfo]:
             "Emphasis mode",
             "sd",
             "radio",
-            {"choices": ["Original", "No norm", "Ignore"]},
+            {"choices": ["Original", "No norm", "Ignore", "None"]},  # "None": brackets are plain text
             infotext="Emphasis",
+        ),
+        o(
+            "enable_prompt_comments",
+            True,
+            "Enable comments (# hides the rest of the line from generation)",
+            "sd",
+            "checkbox",
+        ),
+        o(
+            "include_styles_into_token_counters",
+            True,
+            "Count tokens of enabled styles",
+            "sd",
+            "checkbox",
         ),
         o(
             "comma_padding_backtrack",

@@ -156,6 +156,16 @@ class Runtime:
             self.extensions.call("model_loaded", bundle)
         return bundle
 
+    def loaded_model(self) -> ModelBundle | None:
+        """The bundle the last job used (or the newest loaded one), without loading anything: for
+        helpers that run on every keystroke, such as the token counter. None when no model is loaded."""
+        if self.model_loader is not None:
+            return self.model_loader()
+        loaded = self.models.loaded()
+        if self._announced is not None and any(bundle is self._announced for bundle in loaded):
+            return self._announced
+        return loaded[-1] if loaded else None
+
     def select_checkpoint(self, query: str) -> ModelBundle:
         """Switch the checkpoint used by the next generation (waits for a running one to finish)."""
         with self.queue_lock:
