@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from modules import devices, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
+from modules.interrogate import BatchReport, Folders, Interrogator
+from modules.interrogate.models import BUNDLED_CLIP
 from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
@@ -75,6 +78,17 @@ class Runtime:
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
         self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
+        self.interrogator = Interrogator(
+            Folders(
+                clip_dir=self.paths.clip_dir,
+                blip_dir=self.paths.blip_dir,
+                user_lists=self.paths.interrogate_lists_dir,
+                cache_dir=self.paths.cache_dir / "interrogate",
+                bundled_clip=None if args.no_bundled_models else BUNDLED_CLIP,
+            ),
+            self.models.hash_cache,
+            self.device,
+        )
 
     def resolvers(self) -> dict[str, Callable[[Any], Any]]:
         """Checkers for the declared fields whose choices only the running app knows (``Field.lookup``):
@@ -142,6 +156,16 @@ class Runtime:
             self.extensions.call("model_loaded", bundle)
         return bundle
 
+    def loaded_model(self) -> ModelBundle | None:
+        """The bundle the last job used (or the newest loaded one), without loading anything: for
+        helpers that run on every keystroke, such as the token counter. None when no model is loaded."""
+        if self.model_loader is not None:
+            return self.model_loader()
+        loaded = self.models.loaded()
+        if self._announced is not None and any(bundle is self._announced for bundle in loaded):
+            return self._announced
+        return loaded[-1] if loaded else None
+
     def select_checkpoint(self, query: str) -> ModelBundle:
         """Switch the checkpoint used by the next generation (waits for a running one to finish)."""
         with self.queue_lock:
@@ -169,6 +193,16 @@ class Runtime:
                     return generate(self, job, settings)
             finally:
                 self.progress.end()
+
+    def interrogate(self, image: Image.Image, mode: str | None = None) -> str:
+        """The image as a prompt ("Interrogate CLIP"); waits for the queue, as its models share memory."""
+        with self.queue_lock:
+            return self.interrogator.interrogate(image, self.options.snapshot(), mode)
+
+    def interrogate_folder(self, input_dir: str | Path, output_dir: str | Path | None) -> BatchReport:
+        """A .txt caption beside (or, with ``output_dir``, mirrored under) every image of a folder."""
+        with self.queue_lock:
+            return self.interrogator.interrogate_folder(input_dir, output_dir, self.options.snapshot())
 
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)

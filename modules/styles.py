@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from modules.prompting.comments import strip_comments
+
 PLACEHOLDER = "{prompt}"
 FIELDS = ("name", "prompt", "negative_prompt")
 
@@ -125,17 +127,27 @@ class StyleDatabase:
         # Unknown names apply as empty styles (A1111's "no style"), so old selections never fail.
         return [self.styles.get(name, PromptStyle(name)) for name in names]
 
-    def apply_styles_to_prompt(self, prompt: str, names: Iterable[str]) -> str:
-        """The prompt with the named styles merged in, in order."""
-        for style in self._selected(names):
-            prompt = merge_prompts(style.prompt, prompt)
-        return prompt
+    def apply_styles_to_prompt(self, prompt: str, names: Iterable[str], comments: bool = False) -> str:
+        """The prompt with the named styles merged in, in order; ``comments``: strip ``#`` comments
+        from the prompt and each style first (A1111 does, so a comment never swallows a style)."""
+        return self._apply(prompt, [style.prompt for style in self._selected(names)], comments)
 
-    def apply_negative_styles_to_prompt(self, negative_prompt: str, names: Iterable[str]) -> str:
+    def apply_negative_styles_to_prompt(
+        self, negative_prompt: str, names: Iterable[str], comments: bool = False
+    ) -> str:
         """The negative prompt with the named styles' negative texts merged in, in order."""
-        for style in self._selected(names):
-            negative_prompt = merge_prompts(style.negative_prompt, negative_prompt)
-        return negative_prompt
+        return self._apply(
+            negative_prompt, [style.negative_prompt for style in self._selected(names)], comments
+        )
+
+    @staticmethod
+    def _apply(prompt: str, style_texts: list[str], comments: bool) -> str:
+        if comments:
+            prompt = strip_comments(prompt).strip()
+            style_texts = [strip_comments(text).strip() for text in style_texts]
+        for text in style_texts:
+            prompt = merge_prompts(text, prompt)
+        return prompt
 
     def extract_styles_from_prompt(self, prompt: str, negative_prompt: str) -> tuple[list[str], str, str]:
         """Find which styles were applied to these prompts and remove them.

@@ -134,3 +134,23 @@ def test_apply_extract_round_trip(tmp_path_factory, chosen, prompt, negative):
     assert sorted(found) == sorted(names)
     assert db.apply_styles_to_prompt(base, found) == styled
     assert db.apply_negative_styles_to_prompt(base_negative, found) == styled_negative
+
+
+# (style prompt, user prompt, comments on) -> merged: with comments on, the prompt and each style lose
+# their comments (and outer whitespace) BEFORE merging, so a comment in the prompt never swallows the
+# style appended after it (A1111's apply_styles_to_prompt).
+STYLE_COMMENTS = [
+    ("film grain # grainy", "a fox # quick", True, "a fox, film grain"),
+    ("film grain", "a fox # quick", False, "a fox # quick, film grain"),
+    ("{prompt}, 8k # sharp", "# note\na fox", True, "a fox, 8k"),
+    ("# only a comment", "a fox", True, "a fox"),
+    ("<lora:x:1> # <lora:y:1>", "a fox", True, "a fox, <lora:x:1>"),
+]
+
+
+@pytest.mark.parametrize(("style", "prompt", "comments", "expected"), STYLE_COMMENTS)
+def test_styles_strip_comments_before_merging(tmp_path, style, prompt, comments, expected):
+    db = StyleDatabase(tmp_path / "s.csv")
+    db.add(PromptStyle("S", style, style))
+    assert db.apply_styles_to_prompt(prompt, ["S"], comments=comments) == expected
+    assert db.apply_negative_styles_to_prompt(prompt, ["S"], comments=comments) == expected

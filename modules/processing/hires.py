@@ -3,6 +3,7 @@ img2img-like pass that has its own steps, denoising strength, sampler and prompt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ from modules.processing.job import GenerationJob
 from modules.processing.job import infotext_key as key
 from modules.processing.pipeline import Batch, JobPlan, make_encoder
 from modules.processing.prompt_conds import ConditioningBuilder
-from modules.prompting import extract_extra_networks
+from modules.prompting import extract_extra_networks, strip_comments
 
 if TYPE_CHECKING:
     from modules.runtime import Runtime
@@ -70,7 +71,7 @@ def validate(job: GenerationJob) -> None:
         raise ValueError(f"hires fix target size {size.width}x{size.height} is out of range (8..4096)")
 
 
-def infotext_params(job: GenerationJob) -> dict[str, Any]:
+def infotext_params(job: GenerationJob, settings: Mapping[str, Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if job.hr_resize_x or job.hr_resize_y:
         params[key("hr_resize_x")] = f"{job.hr_resize_x}x{job.hr_resize_y}"
@@ -85,11 +86,20 @@ def infotext_params(job: GenerationJob) -> dict[str, Any]:
         params[key("hr_sampler_name")] = sampler_name
     if scheduler != job.scheduler:
         params[key("hr_scheduler")] = scheduler
-    if job.hr_prompt and job.hr_prompt != job.prompt:
-        params[key("hr_prompt")] = job.hr_prompt
-    if job.hr_negative_prompt and job.hr_negative_prompt != job.negative_prompt:
-        params[key("hr_negative_prompt")] = job.hr_negative_prompt
+    hr_prompt, hr_negative = hires_prompts(job, settings)
+    if hr_prompt and job.hr_prompt != job.prompt:
+        params[key("hr_prompt")] = hr_prompt
+    if hr_negative and job.hr_negative_prompt != job.negative_prompt:
+        params[key("hr_negative_prompt")] = hr_negative
     return params
+
+
+def hires_prompts(job: GenerationJob, settings: Mapping[str, Any]) -> tuple[str, str]:
+    """The hires prompts ("" = the first pass's), ``#`` comments stripped when "Enable comments" is on."""
+    prompt, negative = job.hr_prompt, job.hr_negative_prompt
+    if settings["enable_prompt_comments"]:
+        prompt, negative = strip_comments(prompt), strip_comments(negative)
+    return prompt, negative
 
 
 def hires_sampler(job: GenerationJob) -> tuple[str, str]:
@@ -156,7 +166,7 @@ def plan_second_pass(runtime: Runtime, plan: JobPlan) -> SecondPass:
         hires_steps=sampling.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
-    plan.extra.update(infotext_params(job))
+    plan.extra.update(infotext_params(job, settings))
     plan.extra.update({k: v for k, v in sampling.infotext.items() if k not in plan.extra})
     return SecondPass(sampling, target_size(job), builder)
 
@@ -166,8 +176,9 @@ def run_second_pass(
 ) -> torch.Tensor:
     job = plan.job
     # The batch's prompts are already free of <lora:...> tags; a separate hires prompt is stripped here.
-    prompts = [extract_extra_networks(job.hr_prompt)[0] if job.hr_prompt else p for p in batch.prompts]
-    negatives = [job.hr_negative_prompt or n for n in batch.negative_prompts]
+    hr_prompt, hr_negative = hires_prompts(job, plan.settings)
+    prompts = [extract_extra_networks(hr_prompt)[0] if hr_prompt else p for p in batch.prompts]
+    negatives = [hr_negative or n for n in batch.negative_prompts]
     conds, unconds = second.conditioning.batch(prompts, negatives)
     if second.conditioning.old_scheduling_changed:
         plan.extra[key("use_old_scheduling")] = True

@@ -248,8 +248,11 @@ def plan_job(
         settings=settings,
         seed=seed,
         subseed=subseed,
-        all_prompts=[styled(runtime, job.prompt, job.styles, negative=False)] * count,
-        all_negative_prompts=[styled(runtime, job.negative_prompt, job.styles, negative=True)] * count,
+        all_prompts=[styled(runtime, job.prompt, job.styles, negative=False, settings=settings)] * count,
+        all_negative_prompts=[
+            styled(runtime, job.negative_prompt, job.styles, negative=True, settings=settings)
+        ]
+        * count,
         all_seeds=all_seeds,
         all_subseeds=seeding.all_subseeds(subseed, job.subseed_strength, all_seeds),
         conditioning=builder,
@@ -260,14 +263,19 @@ def plan_job(
     )
 
 
-def styled(runtime: Runtime, prompt: str, styles: list[str], negative: bool) -> str:
-    """The prompt with the job's styles (styles.csv) applied, as A1111 applies them at generation time."""
+def styled(
+    runtime: Runtime, prompt: str, styles: list[str], negative: bool, settings: Mapping[str, Any]
+) -> str:
+    """The prompt with the job's styles (styles.csv) applied and, with "Enable comments" on, its ``#``
+    comments stripped, as A1111 does at generation time: what a comment hides (``<lora:...>`` tags
+    included) reaches neither the extra networks, the encoder nor the parameters text."""
+    comments = bool(settings["enable_prompt_comments"])
     database = getattr(runtime, "styles", None)
     if not styles or database is None:
-        return prompt
+        return prompting.strip_comments(prompt) if comments else prompt
     if negative:
-        return database.apply_negative_styles_to_prompt(prompt, styles)
-    return database.apply_styles_to_prompt(prompt, styles)
+        return database.apply_negative_styles_to_prompt(prompt, styles, comments=comments)
+    return database.apply_styles_to_prompt(prompt, styles, comments=comments)
 
 
 def run_selected_script(

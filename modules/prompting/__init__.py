@@ -1,10 +1,12 @@
 """The prompt language: parse tree, AND, schedules, emphasis weights, extra networks. No torch.
 
-Order of use, as in A1111: extract_extra_networks on the positive prompt, split_and (positive
-prompts only), prompt_schedule per part, text_at_call per model call, parse_attention per text.
+Order of use, as in A1111: strip_comments (when the setting is on), extract_extra_networks on the
+positive prompt, split_and (positive prompts only), prompt_schedule per part, text_at_call per model
+call, parse_attention per text.
 """
 
 from modules.prompting.attention import parse_attention
+from modules.prompting.comments import strip_comments
 from modules.prompting.counting import texts_to_count
 from modules.prompting.extra_networks import ExtraNetworkCall, extract_extra_networks
 from modules.prompting.multicond import WeightedPrompt, split_and
@@ -49,6 +51,7 @@ __all__ = [
     "prompt_schedule",
     "schedule_of",
     "split_and",
+    "strip_comments",
     "text_at_call",
     "texts_to_count",
     "to_source",

@@ -307,9 +307,11 @@ def wire_token_counters(ctx: UiContext, toprow: Toprow, steps: gr.Slider) -> Non
         (toprow.prompt, toprow.token_counter, False),
         (toprow.negative, toprow.negative_token_counter, True),
     ):
-        count = lambda text, n, neg=negative: ctx.tokens.html(text, n, neg)  # noqa: E731
-        box.change(count, [box, steps], counter, **common)
-        steps.release(count, [box, steps], counter, **common)
+        count = lambda text, n, styles, neg=negative: ctx.tokens.html(text, n, neg, styles or [])  # noqa: E731
+        inputs = [box, steps, toprow.styles]
+        box.change(count, inputs, counter, **common)
+        steps.release(count, inputs, counter, **common)
+        toprow.styles.change(count, inputs, counter, **common)
 
 
 def paste_settings(text: str) -> dict[str, Any]:
@@ -360,9 +362,11 @@ def wire_styles(ctx: UiContext, toprow: Toprow) -> None:
     """📋 merges the selected styles into the prompt boxes; 💾 saves the prompts as a new style."""
 
     def apply(prompt: str, negative: str, names: list[str]) -> tuple[str, str, list[str]]:
+        # A1111's 📋 strips comments too when "Enable comments" is on.
+        comments = bool(ctx.runtime.options.get("enable_prompt_comments"))
         return (
-            ctx.styles.apply_styles_to_prompt(prompt, names),
-            ctx.styles.apply_negative_styles_to_prompt(negative, names),
+            ctx.styles.apply_styles_to_prompt(prompt, names, comments=comments),
+            ctx.styles.apply_negative_styles_to_prompt(negative, names, comments=comments),
             [],
         )
 

@@ -207,3 +207,14 @@ def test_hires_fix_fields_reach_the_job(client):
     body = response.json()
     assert decode(body["images"][0]).size == (128, 128)
     assert "Hires upscale: 2" in json.loads(body["info"])["infotexts"][0]
+
+
+def test_prompt_comments_are_stripped_from_requests(client):
+    response = post(client, prompt="a red circle # <lora:hidden:1> note", negative_prompt="# none\nblurry")
+    assert response.status_code == 200, response.text
+    info = json.loads(response.json()["info"])
+    assert info["all_prompts"] == ["a red circle \n"]
+    assert info["all_negative_prompts"] == ["\nblurry"]
+    assert "#" not in info["infotexts"][0] and "hidden" not in info["infotexts"][0]
+    off = post(client, prompt="a red # b", override_settings={"enable_prompt_comments": False})
+    assert json.loads(off.json()["info"])["all_prompts"] == ["a red # b"]
