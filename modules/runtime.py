@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
-from modules import devices, paths
+from modules import devices, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
+from modules.interrogate import BatchReport, Folders, Interrogator
+from modules.interrogate.models import BUNDLED_CLIP
 from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
@@ -75,6 +78,17 @@ class Runtime:
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
         self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
+        self.interrogator = Interrogator(
+            Folders(
+                clip_dir=self.paths.clip_dir,
+                blip_dir=self.paths.blip_dir,
+                user_lists=self.paths.interrogate_lists_dir,
+                cache_dir=self.paths.cache_dir / "interrogate",
+                bundled_clip=None if args.no_bundled_models else BUNDLED_CLIP,
+            ),
+            self.models.hash_cache,
+            self.device,
+        )
 
     def resolvers(self) -> dict[str, Callable[[Any], Any]]:
         """Checkers for the declared fields whose choices only the running app knows (``Field.lookup``):
@@ -104,6 +118,9 @@ class Runtime:
             known = ", ".join([AUTOMATIC, NONE, *(v.name for v in files)])
             raise KeyError(f"VAE {name!r} not found; available: {known}")
 
+        def output_folder(value: str) -> str:
+            return output_paths.check_output_folder(self.paths.outputs_dir, value)
+
         def hires_upscaler(name: str) -> str:
             if name not in hires.upscaler_names():
                 raise KeyError(f"upscaler {name!r} not found; available: {', '.join(hires.upscaler_names())}")
@@ -115,6 +132,7 @@ class Runtime:
             "checkpoint": checkpoint,
             "vae": vae,
             "hires_upscaler": hires_upscaler,
+            "output_folder": output_folder,
         }
 
     def model(self, settings: Mapping[str, Any] | None = None) -> ModelBundle:
@@ -179,6 +197,16 @@ class Runtime:
                     return generate(self, job, settings)
             finally:
                 self.progress.end()
+
+    def interrogate(self, image: Image.Image, mode: str | None = None) -> str:
+        """The image as a prompt ("Interrogate CLIP"); waits for the queue, as its models share memory."""
+        with self.queue_lock:
+            return self.interrogator.interrogate(image, self.options.snapshot(), mode)
+
+    def interrogate_folder(self, input_dir: str | Path, output_dir: str | Path | None) -> BatchReport:
+        """A .txt caption beside (or, with ``output_dir``, mirrored under) every image of a folder."""
+        with self.queue_lock:
+            return self.interrogator.interrogate_folder(input_dir, output_dir, self.options.snapshot())
 
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)

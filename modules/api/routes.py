@@ -29,6 +29,8 @@ from modules.processing.job import GenerationJob
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
+# A1111 also has "deepdanbooru" (an anime tagger); this app ships only the CLIP interrogator.
+INTERROGATORS = ("clip",)
 
 
 class ApiRoute(APIRoute):
@@ -70,6 +72,7 @@ class SdApi:
             (post, "/extra-single-image", self.extra_single_image, m.ExtrasSingleImageResponse),
             (post, "/extra-batch-images", self.extra_batch_images, m.ExtrasBatchImagesResponse),
             (post, "/png-info", self.png_info, m.PNGInfoResponse),
+            (post, "/interrogate", self.interrogate, m.InterrogateResponse),
             (get, "/progress", self.progress, m.ProgressResponse),
             (post, "/interrupt", self.interrupt, None),
             (post, "/skip", self.skip, None),
@@ -180,6 +183,25 @@ class SdApi:
         # As in A1111, extensions may read their own keys out of the text into the parsed dict.
         self.runtime.extensions.call("infotext_pasted", text, parameters)
         return m.PNGInfoResponse(info=text, items=items, parameters=parameters)
+
+    # --- interrogate -----------------------------------------------------------------------------------
+
+    def interrogate(self, request: m.InterrogateRequest) -> m.InterrogateResponse:
+        from modules.interrogate import MissingModel
+
+        if request.model not in INTERROGATORS:
+            # A1111 answers an unknown model with 404 "Model not found"; we also list the known ones.
+            known = ", ".join(INTERROGATORS)
+            raise HTTPException(
+                status_code=404, detail=f"model: {request.model!r} not found; available: {known}"
+            )
+        if not request.image.strip():
+            raise HTTPException(status_code=400, detail="image: no image given")
+        image = codec.decode_image(request.image, "image")
+        try:
+            return m.InterrogateResponse(caption=self.runtime.interrogate(image))
+        except MissingModel as error:  # the server lacks the model folder: not the client's fault
+            raise HTTPException(status_code=503, detail=str(error)) from error
 
     # --- progress -------------------------------------------------------------------------------------
 
