@@ -88,7 +88,7 @@ class SdApi:
             (get, "/loras", self.loras, list[m.LoraItem]),
             (get, "/embeddings", self.embeddings, m.EmbeddingsResponse),
             (get, "/prompt-styles", self.prompt_styles, list[m.PromptStyleItem]),
-            (get, "/hypernetworks", self.empty_list, list[dict[str, Any]]),
+            (get, "/hypernetworks", self.hypernetworks, list[dict[str, Any]]),
             (get, "/face-restorers", self.empty_list, list[dict[str, Any]]),
             (get, "/realesrgan-models", self.empty_list, list[dict[str, Any]]),
             (get, "/scripts", self.scripts, m.ScriptsList),
@@ -292,6 +292,9 @@ class SdApi:
 
     def loras(self) -> list[dict[str, Any]]:
         return catalog.loras(self.runtime)
+
+    def hypernetworks(self) -> list[dict[str, Any]]:
+        return catalog.hypernetworks(self.runtime)
 
     def embeddings(self) -> dict[str, Any]:
         return catalog.embeddings(self.runtime)
