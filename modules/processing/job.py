@@ -569,5 +569,7 @@ class GenerationResult:
             "all_subseeds": self.subseeds,
             "infotexts": self.infotexts,
             "index_of_first_image": self.index_of_first_image,
+            # A1111's Processed.comments: one line per note ("Networks not found: x", a skipped tag)
+            "comments": "".join(f"{comment}\n" for comment in self.comments),
             **self.parameters,
         }

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,10 @@ class Results:
     log: gr.HTML
 
 
-def info_html(text: str) -> str:
-    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>"
+def info_html(text: str, comments: Sequence[str] = ()) -> str:
+    """The parameters text, then the job's notes for the user (A1111's "comments") as warnings."""
+    notes = "".join(f"<p class='comments'>{html.escape(comment)}</p>" for comment in comments)
+    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>{notes}"
 
 
 def is_local(runtime: Runtime) -> bool:
