@@ -24,6 +24,7 @@ from modules.api import catalog, codec, generation
 from modules.api import models as m
 from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
+from modules.models.storage import ModelFileError
 from modules.processing import postprocess
 from modules.processing.job import GenerationJob
 
@@ -44,6 +45,8 @@ class ApiRoute(APIRoute):
                 return await handler(request)
             except (HTTPException, RequestValidationError):
                 raise
+            except ModelFileError as error:  # a client's choice of a broken file: refused, nothing changed
+                return JSONResponse(status_code=422, content={"detail": str(error)})
             except Exception as error:
                 log.exception("API error: %s %s", request.method, request.url.path)
                 body = {"error": type(error).__name__, "detail": "", "body": "", "errors": str(error)}
