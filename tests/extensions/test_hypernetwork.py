@@ -107,3 +107,11 @@ def test_a_job_with_a_hypernetwork(runtime, tiny_bundle):
 def test_api_lists_the_files(runtime):
     path = runtime.paths.hypernetwork_dir / "tiny.pt"
     assert catalog.hypernetworks(runtime) == [{"name": "tiny", "path": str(path)}]
+
+
+def test_extra_networks_page_shows_a_card_per_file(runtime):
+    from modules.ui import extra_networks
+
+    (page,) = [p for p in extra_networks.network_pages(runtime) if p.title == "Hypernetworks"]
+    assert [(c.name, c.network) for c in page.cards()] == [("tiny", "hypernet")]
+    assert extra_networks.card_text(page.cards()[0], 1.0) == "<hypernet:tiny:1>"

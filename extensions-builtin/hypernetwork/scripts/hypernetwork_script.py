@@ -111,6 +111,20 @@ def items(paths: Paths) -> list[dict[str, Any]]:
     return [{"name": name, "path": str(path)} for name, path in files(paths).items()]
 
 
+def cards(paths: Paths) -> list[dict[str, Any]]:
+    """The Extra Networks page: a card per file, with the preview image beside it (A1111's names)."""
+    found = []
+    for name, path in files(paths).items():
+        previews = [
+            path.with_name(path.stem + middle + ext)
+            for middle in ("", ".preview")
+            for ext in (".png", ".jpg")
+        ]
+        preview = next((str(p) for p in previews if p.is_file()), None)
+        found.append({"name": name, "path": str(path), "preview": preview, "prompt": f"<hypernet:{name}:1>"})
+    return found
+
+
 class HypernetworkHandler:
     """The active hypernetworks of the running job, applied by hooks on the attention projections."""
 
@@ -185,6 +199,6 @@ register_extra_network(
         name="hypernet",
         activate=handler.activate,
         deactivate=handler.deactivate,
-        extra={"items": items},
+        extra={"items": items, "cards": cards, "refresh": lambda paths: None, "title": "Hypernetworks"},
     )
 )
