@@ -238,6 +238,8 @@ def a1111_reference(bundle: Any, prompt: str, negative: str, seed: int, size: in
     model's own table on its device, GPU noise from one CUDA generator per image seed."""
     from kdiffusion_oracle import _load
 
+    from modules.sampling.denoiser import unet_autocast
+
     kd = _load()
     device, dtype = bundle.device, bundle.dtype
 
@@ -245,8 +247,9 @@ def a1111_reference(bundle: Any, prompt: str, negative: str, seed: int, size: in
         alphas_cumprod = bundle.alphas_cumprod.to(device, torch.float32)
 
         def apply_model(self, x, t, cond):
-            # A1111 casts the latent and the fractional timestep to the UNet's dtype.
-            return bundle.unet(x.to(dtype), t.to(dtype), encoder_hidden_states=cond).sample.float()
+            # A1111 casts the latent and the fractional timestep to the UNet's dtype, under autocast.
+            with unet_autocast(device, dtype):
+                return bundle.unet(x.to(dtype), t.to(dtype), encoder_hidden_states=cond).sample.float()
 
     denoiser = kd.external.CompVisDenoiser(LatentDiffusion())
     tokenizer, encoder = bundle.tokenizers[0], bundle.text_encoders[0]
@@ -350,20 +353,33 @@ def device_checks(report: Report, device: torch.device, smoke: bool) -> None:
 
     tiny = build_tiny(Arch.SD1, 3)
     place(tiny, device)
-    with tempfile.TemporaryDirectory() as tmp:
-        runtime = make_runtime(Path(tmp), tiny, device)
-        for sampler in ("Euler a", "DPM++ 2M", "DPM++ 2M SDE"):
-            counter = HostTransfers()
-            with counter:
-                runtime.txt2img(our_job(64, 10, 2, sampler_name=sampler))
-            tensors = [r for r in counter.reads if "of ()" not in r and "of (1,)" not in r]
-            report(
-                check="host_reads",
-                sampler=sampler,
-                steps=10,
-                scalar_reads=len(counter.reads) - len(tensors),
-                tensor_reads=tensors,
-            )
+    from modules.processing import sampling_pass
+
+    run_sampler = sampling_pass.run_sampler
+    counter = HostTransfers()
+
+    def counted(*args: Any, **kwargs: Any) -> torch.Tensor:
+        with counter:  # the sampling loop only: setup before it and the decoded images after it are free
+            return run_sampler(*args, **kwargs)
+
+    sampling_pass.run_sampler = counted
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            runtime = make_runtime(Path(tmp), tiny, device)
+            for sampler in ("Euler a", "DPM++ 2M", "DPM++ 2M SDE"):
+                counter.reads.clear()
+                previews_off = {"live_previews_enable": False}
+                runtime.txt2img(our_job(64, 10, 2, sampler_name=sampler, override_settings=previews_off))
+                tensors = [r for r in counter.reads if "of ()" not in r and "of (1,)" not in r]
+                report(
+                    check="host_reads",
+                    sampler=sampler,
+                    steps=10,
+                    scalar_reads=len(counter.reads) - len(tensors),
+                    tensor_reads=tensors,
+                )
+    finally:
+        sampling_pass.run_sampler = run_sampler
 
 
 def pytest_device_tests(report: Report) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from modules import output_paths
 from modules.fields import Field, FieldError, Resolvers
 
 
@@ -77,6 +78,7 @@ SECTIONS = {
     "sampler-params": "Sampler parameters",
     "live-previews": "Live previews",
     "extra_networks": "Extra Networks",
+    "interrogate": "Interrogate",
     "ui": "User interface",
 }
 
@@ -93,7 +95,13 @@ def _builtin_options() -> list[OptionInfo]:
             "dropdown",
             {"choices": ["png", "jpg", "webp"]},
         ),
-        o("samples_filename_pattern", "", "Images filename pattern", "saving-images"),
+        o(
+            "samples_filename_pattern",
+            "",
+            "Images filename pattern",
+            "saving-images",
+            validator=output_paths.check_pattern,
+        ),
         o("save_images_add_number", True, "Add number to filename when saving", "saving-images", "checkbox"),
         o("grid_save", True, "Always save all generated image grids", "saving-images", "checkbox"),
         o(
@@ -104,9 +112,27 @@ def _builtin_options() -> list[OptionInfo]:
             "checkbox",
         ),
         o("save_to_dirs", True, "Save images to a subdirectory", "saving-paths", "checkbox"),
-        o("directories_filename_pattern", "[date]", "Directory name pattern", "saving-paths"),
-        o("outdir_txt2img_samples", "", "Output directory for txt2img images", "saving-paths"),
-        o("outdir_img2img_samples", "", "Output directory for img2img images", "saving-paths"),
+        o(
+            "directories_filename_pattern",
+            "[date]",
+            "Directory name pattern",
+            "saving-paths",
+            validator=output_paths.check_pattern,
+        ),
+        o(
+            "outdir_txt2img_samples",
+            "",
+            "Output directory for txt2img images (inside the outputs folder)",
+            "saving-paths",
+            lookup="output_folder",
+        ),
+        o(
+            "outdir_img2img_samples",
+            "",
+            "Output directory for img2img images (inside the outputs folder)",
+            "saving-paths",
+            lookup="output_folder",
+        ),
         # A1111 records the checkpoint by its hash ("Model hash"); a text naming only "Model" is read too.
         o(
             "sd_model_checkpoint",
@@ -336,6 +362,70 @@ def _builtin_options() -> list[OptionInfo]:
             "extra_networks",
             "slider",
             {"minimum": 0.0, "maximum": 2.0, "step": 0.01},
+        ),
+        # Interrogate: A1111's keys, labels and defaults, plus the model folders and our two modes.
+        o("interrogate_keep_models_in_memory", False, "Keep models in VRAM", "interrogate", "checkbox"),
+        o(
+            "interrogate_clip_model",
+            "",
+            "CLIP model folder (under models/CLIP or a path; empty: the first there, else the bundled one)",
+            "interrogate",
+        ),
+        o(
+            "interrogate_blip_model",
+            "",
+            "BLIP model folder (under models/BLIP or a path; empty: the first there, else no caption model)",
+            "interrogate",
+        ),
+        o(
+            "interrogate_mode",
+            "fast",
+            "Interrogate mode (fast: best phrases of each list; best: greedy, slower)",
+            "interrogate",
+            "radio",
+            {"choices": ["fast", "best"]},
+        ),
+        o(
+            "interrogate_best_max_phrases",
+            16,
+            "Best mode: most phrases added",
+            "interrogate",
+            "slider",
+            {"minimum": 1, "maximum": 64, "step": 1},
+        ),
+        o(
+            "interrogate_clip_num_beams",
+            1,
+            "BLIP: num_beams",
+            "interrogate",
+            "slider",
+            {"minimum": 1, "maximum": 16, "step": 1},
+        ),
+        o(
+            "interrogate_clip_min_length",
+            24,
+            "BLIP: minimum description length",
+            "interrogate",
+            "slider",
+            {"minimum": 1, "maximum": 128, "step": 1},
+        ),
+        o(
+            "interrogate_clip_max_length",
+            48,
+            "BLIP: maximum description length",
+            "interrogate",
+            "slider",
+            {"minimum": 1, "maximum": 256, "step": 1},
+        ),
+        o(
+            "interrogate_clip_dict_limit",
+            1500,
+            "CLIP: maximum number of lines in text file (0 = no limit)",
+            "interrogate",
+            "number",
+            {"precision": 0},
+            minimum=0,
+            maximum=1_000_000,
         ),
         o("return_grid", True, "Show grid in gallery", "ui", "checkbox"),
         o("ui_theme", "dark", "Theme", "ui", "radio", {"choices": ["dark", "light"]}, restart_required=True),

@@ -55,3 +55,26 @@ class Paths:
     @property
     def styles_file(self) -> Path:
         return self.data_dir / "styles.csv"
+
+    @property
+    def hypernetwork_dir(self) -> Path:
+        """Hypernetwork files (A1111's models/hypernetworks)."""
+        return self.data_dir / "models" / "hypernetworks"
+
+    @property
+    def clip_dir(self) -> Path:
+        """Interrogation's CLIP models (A1111's models/CLIP)."""
+        return self.data_dir / "models" / "CLIP"
+
+    @property
+    def blip_dir(self) -> Path:
+        return self.data_dir / "models" / "BLIP"
+
+    @property
+    def interrogate_lists_dir(self) -> Path:
+        """The user's phrase lists for interrogation (A1111's "interrogate" folder)."""
+        return self.data_dir / "interrogate"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"

@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
-from modules import devices, paths
+from modules import devices, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
+from modules.interrogate import BatchReport, Folders, Interrogator
+from modules.interrogate.models import BUNDLED_CLIP
 from modules.jobs import JobQueue, Task, current_task
 from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
@@ -77,6 +80,17 @@ class Runtime:
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None
         self._announced: ModelBundle | None = None  # the last bundle model_loaded callbacks saw
+        self.interrogator = Interrogator(
+            Folders(
+                clip_dir=self.paths.clip_dir,
+                blip_dir=self.paths.blip_dir,
+                user_lists=self.paths.interrogate_lists_dir,
+                cache_dir=self.paths.cache_dir / "interrogate",
+                bundled_clip=None if args.no_bundled_models else BUNDLED_CLIP,
+            ),
+            self.models.hash_cache,
+            self.device,
+        )
 
     def resolvers(self) -> dict[str, Callable[[Any], Any]]:
         """Checkers for the declared fields whose choices only the running app knows (``Field.lookup``):
@@ -106,6 +120,9 @@ class Runtime:
             known = ", ".join([AUTOMATIC, NONE, *(v.name for v in files)])
             raise KeyError(f"VAE {name!r} not found; available: {known}")
 
+        def output_folder(value: str) -> str:
+            return output_paths.check_output_folder(self.paths.outputs_dir, value)
+
         def hires_upscaler(name: str) -> str:
             if name not in hires.upscaler_names():
                 raise KeyError(f"upscaler {name!r} not found; available: {', '.join(hires.upscaler_names())}")
@@ -117,6 +134,7 @@ class Runtime:
             "checkpoint": checkpoint,
             "vae": vae,
             "hires_upscaler": hires_upscaler,
+            "output_folder": output_folder,
         }
 
     # --- the queue ----------------------------------------------------------------------------------
@@ -252,6 +270,19 @@ class Runtime:
             self.options.set("sd_vae", choice)
 
         self.exclusive(switch, label="switch VAE")
+
+    def interrogate(self, image: Image.Image, mode: str | None = None) -> str:
+        """The image as a prompt ("Interrogate CLIP"); waits for the queue, as its models share memory."""
+        return self.exclusive(
+            lambda: self.interrogator.interrogate(image, self.options.snapshot(), mode), label="interrogate"
+        )
+
+    def interrogate_folder(self, input_dir: str | Path, output_dir: str | Path | None) -> BatchReport:
+        """A .txt caption beside (or, with ``output_dir``, mirrored under) every image of a folder."""
+        return self.exclusive(
+            lambda: self.interrogator.interrogate_folder(input_dir, output_dir, self.options.snapshot()),
+            label="interrogate",
+        )
 
     def txt2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("txt2img", job)

@@ -58,3 +58,14 @@ def test_nan_messages_name_the_fix():
         check_finite(bad, "VAE", torch.float16)
     with pytest.raises(NansError, match="--upcast-sampling"):
         check_finite(bad, "UNet", torch.float16)
+
+
+def test_fp16_unet_runs_under_autocast_on_cuda_only():
+    import contextlib
+
+    from modules.sampling.denoiser import unet_autocast
+
+    assert isinstance(unet_autocast(CPU, torch.float32), contextlib.nullcontext)
+    assert isinstance(unet_autocast(torch.device("meta"), torch.float16), contextlib.nullcontext)
+    assert isinstance(unet_autocast(CUDA, torch.bfloat16), contextlib.nullcontext)
+    assert isinstance(unet_autocast(CUDA, torch.float16), torch.autocast)

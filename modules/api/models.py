@@ -181,6 +181,15 @@ class PNGInfoResponse(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
+class InterrogateRequest(BaseModel):
+    image: str = Field(default="", description="The image, base64-encoded (a data: URL prefix is allowed).")
+    model: str = Field(default="clip", description='The interrogator: "clip" (BLIP caption + CLIP phrases).')
+
+
+class InterrogateResponse(BaseModel):
+    caption: str | None = Field(default=None, description="The image described as a prompt.")
+
+
 class ProgressResponse(BaseModel):
     progress: float = Field(description="0..1 over the whole request")
     eta_relative: float = Field(description="estimated seconds left")

@@ -30,11 +30,14 @@ from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
 from modules.jobs import check_task_id
 from modules.models.manager import LoadFailed
+from modules.models.storage import ModelFileError
 from modules.processing import postprocess
 from modules.processing.job import GenerationJob
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
+# A1111 also has "deepdanbooru" (an anime tagger); this app ships only the CLIP interrogator.
+INTERROGATORS = ("clip",)
 
 
 class ApiRoute(APIRoute):
@@ -48,6 +51,8 @@ class ApiRoute(APIRoute):
                 return await handler(request)
             except (HTTPException, RequestValidationError):
                 raise
+            except ModelFileError as error:  # a client's choice of a broken file: refused, nothing changed
+                return JSONResponse(status_code=422, content={"detail": str(error)})
             except Exception as error:
                 log.exception("API error: %s %s", request.method, request.url.path)
                 body = {"error": type(error).__name__, "detail": "", "body": "", "errors": str(error)}
@@ -76,6 +81,7 @@ class SdApi:
             (post, "/extra-single-image", self.extra_single_image, m.ExtrasSingleImageResponse),
             (post, "/extra-batch-images", self.extra_batch_images, m.ExtrasBatchImagesResponse),
             (post, "/png-info", self.png_info, m.PNGInfoResponse),
+            (post, "/interrogate", self.interrogate, m.InterrogateResponse),
             (get, "/progress", self.progress, m.ProgressResponse),
             (post, "/interrupt", self.interrupt, None),
             (post, "/skip", self.skip, None),
@@ -91,7 +97,7 @@ class SdApi:
             (get, "/loras", self.loras, list[m.LoraItem]),
             (get, "/embeddings", self.embeddings, m.EmbeddingsResponse),
             (get, "/prompt-styles", self.prompt_styles, list[m.PromptStyleItem]),
-            (get, "/hypernetworks", self.empty_list, list[dict[str, Any]]),
+            (get, "/hypernetworks", self.hypernetworks, list[dict[str, Any]]),
             (get, "/face-restorers", self.empty_list, list[dict[str, Any]]),
             (get, "/realesrgan-models", self.empty_list, list[dict[str, Any]]),
             (get, "/scripts", self.scripts, m.ScriptsList),
@@ -224,6 +230,25 @@ class SdApi:
         self.runtime.extensions.call("infotext_pasted", text, parameters)
         return m.PNGInfoResponse(info=text, items=items, parameters=parameters)
 
+    # --- interrogate -----------------------------------------------------------------------------------
+
+    def interrogate(self, request: m.InterrogateRequest) -> m.InterrogateResponse:
+        from modules.interrogate import MissingModel
+
+        if request.model not in INTERROGATORS:
+            # A1111 answers an unknown model with 404 "Model not found"; we also list the known ones.
+            known = ", ".join(INTERROGATORS)
+            raise HTTPException(
+                status_code=404, detail=f"model: {request.model!r} not found; available: {known}"
+            )
+        if not request.image.strip():
+            raise HTTPException(status_code=400, detail="image: no image given")
+        image = codec.decode_image(request.image, "image")
+        try:
+            return m.InterrogateResponse(caption=self.runtime.interrogate(image))
+        except MissingModel as error:  # the server lacks the model folder: not the client's fault
+            raise HTTPException(status_code=503, detail=str(error)) from error
+
     # --- progress -------------------------------------------------------------------------------------
 
     def progress(self, skip_current_image: bool = False, task_id: str | None = None) -> m.ProgressResponse:
@@ -343,6 +368,9 @@ class SdApi:
 
     def loras(self) -> list[dict[str, Any]]:
         return catalog.loras(self.runtime)
+
+    def hypernetworks(self) -> list[dict[str, Any]]:
+        return catalog.hypernetworks(self.runtime)
 
     def embeddings(self) -> dict[str, Any]:
         return catalog.embeddings(self.runtime)

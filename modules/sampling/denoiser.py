@@ -10,6 +10,7 @@ cross-attention, which gives what A1111's separate UNet call for it gives.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -316,11 +317,19 @@ class UNetApply:
         # precision the timestep embedding sees t rounded to fp16 (bf16, which A1111 does not default
         # to, would round t to multiples of 4: it keeps float32).
         t_dtype = torch.float16 if dtype == torch.float16 else torch.float32
-        out = bundle.unet(
-            x.to(bundle.device, dtype),
-            timestep.to(bundle.device, t_dtype),
-            encoder_hidden_states=cond.to(bundle.device, dtype),
-            encoder_attention_mask=None if cond_mask is None else cond_mask.to(bundle.device),
-            added_cond_kwargs=added,
-        ).sample
+        with unet_autocast(bundle.device, dtype):
+            out = bundle.unet(
+                x.to(bundle.device, dtype),
+                timestep.to(bundle.device, t_dtype),
+                encoder_hidden_states=cond.to(bundle.device, dtype),
+                encoder_attention_mask=None if cond_mask is None else cond_mask.to(bundle.device),
+                added_cond_kwargs=added,
+            ).sample
         return out.float()
+
+
+def unet_autocast(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """fp16 on CUDA runs under torch.autocast, as A1111 samples (norms and softmax then run in float32)."""
+    if device.type == "cuda" and dtype == torch.float16:
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()

@@ -227,12 +227,41 @@ def preparer(
     return prepare
 
 
+def interrogate_handler(ctx: UiContext, sources: Sources) -> Callable[..., Any]:
+    """ "Interrogate CLIP": the active sub-tab's image as a prompt, into the prompt box; in the Batch
+    sub-tab, a .txt caption for every image of the input folder (beside them, or in the output folder)."""
+    from modules.interrogate import MissingModel
+
+    names = list(sources.__dataclass_fields__)
+
+    def run(*values: Any) -> Any:
+        src = dict(zip(names, values, strict=True))
+        mode = int(src["mode"])
+        try:
+            if mode == BATCH:
+                report = ctx.runtime.interrogate_folder(src["batch_input"], src["batch_output"] or None)
+                skipped = (
+                    f"; skipped {len(report.skipped)}: {'; '.join(report.skipped)}" if report.skipped else ""
+                )
+                gr.Info(f"Interrogate: wrote {len(report.written)} captions{skipped}")
+                return gr.update()
+            image, _ = init_and_mask(mode, src)
+            if image is None:
+                raise gr.Error(f"Interrogate: no image in the {MODES[mode][0]} tab")
+            return ctx.runtime.interrogate(image)
+        except (MissingModel, ValueError) as error:
+            raise gr.Error(f"Interrogate: {error}") from error
+
+    return run
+
+
 def build(ctx: UiContext) -> Img2ImgTab:
     tab = "img2img"
     toprow, networks, form = generation.start_tab(ctx, tab)
     with gr.Row():
         with gr.Column(scale=1, elem_id=f"{tab}_settings"):
             tabs, sources = build_sources("mode_img2img")
+            interrogate = gr.Button("Interrogate CLIP", elem_id="interrogate")
             form.control("resize_mode", tab)
             generation.sampler_controls(ctx.runtime, tab, form)
             generation.size_controls(tab, form)
@@ -257,4 +286,5 @@ def build(ctx: UiContext) -> Img2ImgTab:
     generation.wire_seed_reuse(res, form, reuse)
     generation.wire_token_counters(ctx, toprow, form.fields["steps"])
     generation.wire_paste(ctx, toprow, form)
+    interrogate.click(interrogate_handler(ctx, sources), sources.inputs(), toprow.prompt)
     return Img2ImgTab(toprow, form, res, tabs, sources.init_image, sources.inpaint, sources.mode)
