@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageDraw, ImageFont
 
 from modules import images as image_files
+from modules import output_paths
 from modules.infotext import quote
 
 if TYPE_CHECKING:
@@ -173,7 +174,9 @@ def save_sample(p: JobPlan, image: Image.Image, infotext: str, prompt: str, seed
     settings = p.settings
     if p.job.do_not_save_samples or not settings["samples_save"]:
         return None
-    folder = settings[f"outdir_{p.mode}_samples"] or p.paths.outputs_dir / f"{p.mode}-images"
+    folder = output_paths.output_folder(
+        p.paths.outputs_dir, settings[f"outdir_{p.mode}_samples"], f"{p.mode}-images"
+    )
     pattern = settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN
     return _save(
         p,

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PIL import Image, PngImagePlugin
 
+from modules import output_paths
 from modules.infotext import KNOWN_SAMPLERS, canonical_sampler_name
 
 # Characters no common file system accepts in a name (Windows is the strictest), as in A1111.
@@ -331,6 +332,7 @@ def encode(
 
 def _write_temp(folder: Path, data: bytes, suffix: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.fchmod(fd, output_paths.FILE_MODE)  # the user's umask, not mkstemp's 0600
     with os.fdopen(fd, "wb") as out:
         out.write(data)
         out.flush()
@@ -412,38 +414,47 @@ def save_image(
     fields = fields or NameFields()
     target_dir = Path(folder)
     if subfolder_pattern:
-        target_dir /= sanitize_filename_part(apply_pattern(subfolder_pattern, fields), replace_spaces=False)
+        sub = sanitize_filename_part(apply_pattern(subfolder_pattern, fields), replace_spaces=False)
+        if sub.strip(". "):  # never "." or "..": the subfolder stays a child of the folder
+            target_dir /= sub
     target_dir.mkdir(parents=True, exist_ok=True)
+    output_paths.inside(Path(folder), target_dir)
     data = encode(image, fmt, infotext, extra_info or {}, jpeg_quality)
     exif_dropped = infotext is not None and not _exif_fits(fmt, infotext)
     if forced_filename is not None:
         decoration, add_number = sanitize_filename_part(forced_filename, replace_spaces=False), False
     else:
-        decoration = apply_pattern(pattern, fields) + suffix
+        # Values are sanitised where they are expanded; the pattern's own text may not hold a path either.
+        decoration = output_paths.name_part(apply_pattern(pattern, fields) + suffix)
     # A1111 numbers the file whenever the pattern expands to nothing, or the name would be ".png".
     add_number = add_number or not decoration
-    path = _store(data, target_dir, decoration, basename, add_number, ext)
-    if infotext is not None and (save_txt or exif_dropped):
-        _store_text(path.with_suffix(".txt"), infotext)
-    return path
+    text = infotext.encode("utf-8") if infotext is not None and (save_txt or exif_dropped) else None
+    return _store(data, target_dir, decoration, basename, add_number, ext, text)
 
 
-def _store(data: bytes, folder: Path, decoration: str, basename: str, add_number: bool, ext: str) -> Path:
+def _store(
+    data: bytes, folder: Path, decoration: str, basename: str, add_number: bool, ext: str, text: bytes | None
+) -> Path:
+    """Publish the image under the first free name (and its .txt beside it, when asked); a name whose
+    .txt already exists is skipped, so neither file ever replaces another."""
     tmp = _write_temp(folder, data, f".{ext}")
+    tmp_text = _write_temp(folder, text, ".txt") if text is not None else None
     try:
         with _folder_lock(folder):
-            names = _candidate_names(folder, decoration, basename, add_number, ext)
-            name = next(names)
-            while not _publish(tmp, folder / name):
-                name = next(names)
-            return folder / name
+            for name in _candidate_names(folder, decoration, basename, add_number, ext):
+                target = output_paths.inside(folder, folder / name)
+                if tmp_text is not None and target.with_suffix(".txt").exists():
+                    continue
+                if not _publish(tmp, target):
+                    continue
+                if tmp_text is not None and not _publish(tmp_text, target.with_suffix(".txt")):
+                    target.unlink()  # the .txt name was taken in the meantime: try the next name
+                    continue
+                return target
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _store_text(path: Path, text: str) -> None:
-    tmp = _write_temp(path.parent, text.encode("utf-8"), ".txt")
-    os.replace(tmp, path)  # the .txt belongs to the image we just created, so replacing is safe
+        if tmp_text is not None:
+            tmp_text.unlink(missing_ok=True)
 
 
 def read_info_from_image(image: Image.Image) -> tuple[str | None, dict[str, object]]:

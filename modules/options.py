@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from modules import output_paths
 from modules.fields import Field, FieldError, Resolvers
 
 
@@ -94,7 +95,13 @@ def _builtin_options() -> list[OptionInfo]:
             "dropdown",
             {"choices": ["png", "jpg", "webp"]},
         ),
-        o("samples_filename_pattern", "", "Images filename pattern", "saving-images"),
+        o(
+            "samples_filename_pattern",
+            "",
+            "Images filename pattern",
+            "saving-images",
+            validator=output_paths.check_pattern,
+        ),
         o("save_images_add_number", True, "Add number to filename when saving", "saving-images", "checkbox"),
         o("grid_save", True, "Always save all generated image grids", "saving-images", "checkbox"),
         o(
@@ -105,9 +112,27 @@ def _builtin_options() -> list[OptionInfo]:
             "checkbox",
         ),
         o("save_to_dirs", True, "Save images to a subdirectory", "saving-paths", "checkbox"),
-        o("directories_filename_pattern", "[date]", "Directory name pattern", "saving-paths"),
-        o("outdir_txt2img_samples", "", "Output directory for txt2img images", "saving-paths"),
-        o("outdir_img2img_samples", "", "Output directory for img2img images", "saving-paths"),
+        o(
+            "directories_filename_pattern",
+            "[date]",
+            "Directory name pattern",
+            "saving-paths",
+            validator=output_paths.check_pattern,
+        ),
+        o(
+            "outdir_txt2img_samples",
+            "",
+            "Output directory for txt2img images (inside the outputs folder)",
+            "saving-paths",
+            lookup="output_folder",
+        ),
+        o(
+            "outdir_img2img_samples",
+            "",
+            "Output directory for img2img images (inside the outputs folder)",
+            "saving-paths",
+            lookup="output_folder",
+        ),
         # A1111 records the checkpoint by its hash ("Model hash"); a text naming only "Model" is read too.
         o(
             "sd_model_checkpoint",

@@ -57,6 +57,11 @@ class Paths:
         return self.data_dir / "styles.csv"
 
     @property
+    def hypernetwork_dir(self) -> Path:
+        """Hypernetwork files (A1111's models/hypernetworks)."""
+        return self.data_dir / "models" / "hypernetworks"
+
+    @property
     def clip_dir(self) -> Path:
         """Interrogation's CLIP models (A1111's models/CLIP)."""
         return self.data_dir / "models" / "CLIP"

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from modules import devices, paths
+from modules import devices, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
@@ -118,6 +118,9 @@ class Runtime:
             known = ", ".join([AUTOMATIC, NONE, *(v.name for v in files)])
             raise KeyError(f"VAE {name!r} not found; available: {known}")
 
+        def output_folder(value: str) -> str:
+            return output_paths.check_output_folder(self.paths.outputs_dir, value)
+
         def hires_upscaler(name: str) -> str:
             if name not in hires.upscaler_names():
                 raise KeyError(f"upscaler {name!r} not found; available: {', '.join(hires.upscaler_names())}")
@@ -129,6 +132,7 @@ class Runtime:
             "checkpoint": checkpoint,
             "vae": vae,
             "hires_upscaler": hires_upscaler,
+            "output_folder": output_folder,
         }
 
     def model(self, settings: Mapping[str, Any] | None = None) -> ModelBundle:

@@ -117,6 +117,12 @@ def loras(runtime: Runtime) -> list[dict[str, Any]]:
     return network.extra["items"](runtime.paths) if network is not None else []
 
 
+def hypernetworks(runtime: Runtime) -> list[dict[str, Any]]:
+    """[{name, path}] from the hypernetwork extension (none when it is disabled), as A1111 lists them."""
+    network = runtime.extensions.extra_networks.get("hypernet")
+    return network.extra["items"](runtime.paths) if network is not None else []
+
+
 def refresh_loras(runtime: Runtime) -> None:
     network = runtime.extensions.extra_networks.get("lora")
     if network is not None:

@@ -24,6 +24,7 @@ from modules.api import catalog, codec, generation
 from modules.api import models as m
 from modules.images import read_info_from_image
 from modules.infotext import parse_infotext
+from modules.models.storage import ModelFileError
 from modules.processing import postprocess
 from modules.processing.job import GenerationJob
 
@@ -44,6 +45,8 @@ class ApiRoute(APIRoute):
                 return await handler(request)
             except (HTTPException, RequestValidationError):
                 raise
+            except ModelFileError as error:  # a client's choice of a broken file: refused, nothing changed
+                return JSONResponse(status_code=422, content={"detail": str(error)})
             except Exception as error:
                 log.exception("API error: %s %s", request.method, request.url.path)
                 body = {"error": type(error).__name__, "detail": "", "body": "", "errors": str(error)}
@@ -88,7 +91,7 @@ class SdApi:
             (get, "/loras", self.loras, list[m.LoraItem]),
             (get, "/embeddings", self.embeddings, m.EmbeddingsResponse),
             (get, "/prompt-styles", self.prompt_styles, list[m.PromptStyleItem]),
-            (get, "/hypernetworks", self.empty_list, list[dict[str, Any]]),
+            (get, "/hypernetworks", self.hypernetworks, list[dict[str, Any]]),
             (get, "/face-restorers", self.empty_list, list[dict[str, Any]]),
             (get, "/realesrgan-models", self.empty_list, list[dict[str, Any]]),
             (get, "/scripts", self.scripts, m.ScriptsList),
@@ -292,6 +295,9 @@ class SdApi:
 
     def loras(self) -> list[dict[str, Any]]:
         return catalog.loras(self.runtime)
+
+    def hypernetworks(self) -> list[dict[str, Any]]:
+        return catalog.hypernetworks(self.runtime)
 
     def embeddings(self) -> dict[str, Any]:
         return catalog.embeddings(self.runtime)

@@ -9,12 +9,14 @@ short allow-list, so a file that tries to run code is refused before anything in
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 StateDict = dict[str, torch.Tensor]
@@ -26,7 +28,12 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 PICKLE_METADATA_KEY = "__metadata__"
 
 
-class UnsafeCheckpointError(RuntimeError):
+class ModelFileError(ValueError):
+    """A model file that is not what it claims (truncated, offsets past its end, a malformed header);
+    the message names the file and what is wrong, and nothing of it has been loaded."""
+
+
+class UnsafeCheckpointError(ModelFileError):
     """A pickle that references something other than tensors and plain containers."""
 
 
@@ -57,8 +64,7 @@ def read_keys(path: Path) -> list[str]:
     """Tensor names without reading the tensors (safetensors); pickles have to be loaded."""
     path = Path(path)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
-        with open(path, "rb") as file:
-            header = json.loads(file.read(int.from_bytes(file.read(8), "little")))
+        header, _ = safetensors_header(path)
         return [k for k in header if k != "__metadata__"]
     return list(_read_pickle(path, None, None)[0])
 
@@ -85,15 +91,51 @@ _SAFETENSORS_DTYPES = {
 }
 
 
+def safetensors_header(path: Path) -> tuple[dict, int]:
+    """The header of a .safetensors file and its size, checked against the file before anything is
+    allocated: the safetensors library validates it (offsets contiguous, the data exactly filling the
+    file), and each tensor's shape must match its byte range. Raises ModelFileError naming the problem."""
+    size = path.stat().st_size
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass  # opening validates the header against the file (it maps, reads nothing)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(f"{path.name}: not a valid .safetensors file ({error})") from None
+    with open(path, "rb") as file:
+        header_size = int.from_bytes(file.read(8), "little")
+        try:
+            header = json.loads(file.read(header_size))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ModelFileError(f"{path.name}: unreadable header ({error})") from None
+    data_size = size - 8 - header_size
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        if info.get("dtype") not in _SAFETENSORS_DTYPES:
+            raise ModelFileError(
+                f"{path.name}: tensor {key!r} has an unsupported dtype {info.get('dtype')!r}"
+            )
+        start, end = info["data_offsets"]
+        count = math.prod(info["shape"])
+        itemsize = torch.empty((), dtype=_SAFETENSORS_DTYPES[info["dtype"]]).element_size()
+        if not 0 <= start <= end <= data_size or end - start != count * itemsize:
+            raise ModelFileError(
+                f"{path.name}: tensor {key!r} ({info['shape']}) does not fit its bytes {start}..{end} "
+                f"of {data_size}; the file is truncated or corrupt"
+            )
+    return header, header_size
+
+
 def _read_safetensors(
     path: Path, dtype: torch.dtype | None, keep: KeyFilter | None
 ) -> tuple[StateDict, dict]:
     # Read tensor by tensor into fresh (aligned, private) memory instead of memory-mapping: peak memory is
     # the kept weights plus one tensor, the file can change on disk afterwards, and results do not depend
     # on where in the file a tensor happened to sit (misaligned mmapped weights take other SIMD paths).
+    # The library validates the header first; its get_tensor would then hold the file's copy and the
+    # cast copy of each tensor at once, which this loop avoids.
+    header, header_size = safetensors_header(path)
     with open(path, "rb") as file:
-        header_size = int.from_bytes(file.read(8), "little")
-        header = json.loads(file.read(header_size))
         metadata = header.pop("__metadata__", None) or {}
         out = {}
         for key, info in sorted(header.items(), key=lambda item: item[1]["data_offsets"][0]):
@@ -141,11 +183,15 @@ def _torch_load_restricted(path: Path) -> object:
                 return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+        if not reason:
+            raise ModelFileError(f"{path.name}: not a readable checkpoint ({error})") from None
         raise UnsafeCheckpointError(
             f"{path.name}: refused to load this pickle, it references code outside the allowed tensor "
             f"types and nothing in it was run. {reason} Convert it to .safetensors with a tool you trust "
             "if you trust its source."
         ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ModelFileError(f"{path.name}: not a readable checkpoint ({error})") from None
 
 
 def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, metadata: Mapping[str, str]) -> None:

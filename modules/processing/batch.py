@@ -70,7 +70,6 @@ def output_settings(options: BatchOptions, job: GenerationJob, stem: str) -> dic
         return {}
     several = job.n_iter > 1 or job.batch_size > 1
     return {
-        "outdir_img2img_samples": str(options.output_dir),
         "save_to_dirs": False,
         "samples_save": True,  # a batch with an output folder is run to fill it
         "samples_filename_pattern": f"{stem}-[generation_number]" if several else stem,
@@ -137,6 +136,8 @@ def image_job(
         **changes.pop("override_settings", {}),
         **output_settings(options, base, path.stem),
     }
+    if options.output_dir:
+        changes["outpath_samples"] = str(options.output_dir)
     return base.derive(
         script_name=base.script_name,  # each image runs the selected script, as in A1111's batch tab
         script_args=list(base.script_args),

@@ -473,6 +473,8 @@ class GenerationJob:
     alwayson_scripts: dict[str, Any] = declare({}, section="scripts")
     # output
     do_not_save_samples: bool = declare(False, section="output")
+    # img2img batch from the UI: the folder the person at the UI chose (never from the API)
+    outpath_samples: str | None = declare(None, kind=str, nullable=True, api=False, section="output")
     do_not_save_grid: bool = declare(False, section="output")
     extra_generation_params: dict[str, Any] = declare({}, api=False, section="output")
 
@@ -567,5 +569,7 @@ class GenerationResult:
             "all_subseeds": self.subseeds,
             "infotexts": self.infotexts,
             "index_of_first_image": self.index_of_first_image,
+            # A1111's Processed.comments: one line per note ("Networks not found: x", a skipped tag)
+            "comments": "".join(f"{comment}\n" for comment in self.comments),
             **self.parameters,
         }

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from modules import prompting
+from modules import output_paths, prompting
 from modules.extensions.payloads import ImageSavedParams, PostprocessImageArgs
 from modules.models.bundle import ModelBundle
 from modules.processing import image_cond, vae
@@ -444,8 +445,13 @@ def save_output(runtime: Runtime, plan: JobPlan, image: Any, index: int, text: s
         iteration=index // job.batch_size,
         n_iter=job.n_iter,
     )
-    custom_folder = settings[f"outdir_{plan.mode}_samples"]
-    folder = custom_folder or runtime.paths.outputs_dir / f"{plan.mode}-images"
+    outputs = runtime.paths.outputs_dir
+    if plan.job.outpath_samples:
+        folder = Path(plan.job.outpath_samples)  # img2img batch: a folder chosen in the UI
+    else:
+        folder = output_paths.output_folder(
+            outputs, settings[f"outdir_{plan.mode}_samples"], f"{plan.mode}-images"
+        )
     # Extensions may change the image or its text before it is written (filename is known only after).
     saving = ImageSavedParams(image, "", text if settings["enable_pnginfo"] else None, plan.mode)
     runtime.extensions.call("before_image_saved", saving)

@@ -243,7 +243,7 @@ def wire_generate(
             images, text, generation = show_result(result)
             with ctx.session.lock:
                 ctx.session.last_infotext = text
-            yield *buttons, "", hidden, images, results.info_html(text), text, generation
+            yield *buttons, "", hidden, images, results.info_html(text, result.comments), text, generation
 
     on_generate.__signature__ = api_signature(len(inputs), optional)
     outputs = [

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from PIL import Image
 
 from modules import images as image_files
 from modules import infotext as infotext_format
+from modules import output_paths
 from modules.runtime import Runtime
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -45,8 +47,10 @@ class Results:
     log: gr.HTML
 
 
-def info_html(text: str) -> str:
-    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>"
+def info_html(text: str, comments: Sequence[str] = ()) -> str:
+    """The parameters text, then the job's notes for the user (A1111's "comments") as warnings."""
+    notes = "".join(f"<p class='comments'>{html.escape(comment)}</p>" for comment in comments)
+    return f"<div class='infotext'>{html.escape(text).replace(chr(10), '<br>')}</div>{notes}"
 
 
 def is_local(runtime: Runtime) -> bool:
@@ -126,7 +130,7 @@ def pick(items: list[Any], index: int | None) -> Any:
 
 def output_folder(runtime: Runtime, tab: str) -> Path:
     custom = runtime.options.get(f"outdir_{tab}_samples") if tab in ("txt2img", "img2img") else ""
-    return Path(custom) if custom else runtime.paths.outputs_dir / f"{tab}-images"
+    return output_paths.output_folder(runtime.paths.outputs_dir, custom, f"{tab}-images")
 
 
 def open_folder(folder: Path) -> None:
@@ -196,8 +200,15 @@ def save_one(runtime: Runtime, folder: Path, path: str, text: str) -> Path:
 
 
 def make_zip_file(folder: Path, files: list[Path]) -> Path:
-    target = folder / "images.zip"
-    with zipfile.ZipFile(target, "w") as archive:
-        for file in files:
-            archive.write(file, arcname=file.name)
-    return target
+    """images.zip, or images-1.zip... when taken: an earlier zip is never replaced."""
+    for i in range(1_000_000):
+        target = folder / ("images.zip" if i == 0 else f"images-{i}.zip")
+        try:
+            handle = open(target, "xb")  # exclusive: fails if the name exists
+        except FileExistsError:
+            continue
+        with handle, zipfile.ZipFile(handle, "w") as archive:
+            for file in files:
+                archive.write(file, arcname=file.name)
+        return target
+    raise FileExistsError(f"no free zip name in {folder}")

@@ -15,8 +15,8 @@ from modules import cmd_args, paths
 from modules.extensions import loader
 from modules.extensions.registry import ExtensionRegistry
 from modules.infotext import create_infotext
-from modules.options import Options
 from modules.lookup import Lookup
+from modules.options import Options
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.processing.pipeline import JobPlan
 from modules.progress import Progress

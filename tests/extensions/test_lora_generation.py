@@ -8,7 +8,9 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 
+from modules.infotext import parse_infotext
 from modules.processing.job import GenerationJob
 from tests.extensions import lora_helpers as h
 
@@ -152,3 +154,44 @@ def test_listing_for_the_ui_and_api(runtime):
     network.extra["refresh"](runtime.paths)
     cards = network.extra["cards"](runtime.paths)
     assert any(c["name"] == "new" and c["prompt"] == "<lora:new:1>" for c in cards)
+
+
+def with_problem_files(runtime) -> None:
+    (runtime.paths.lora_dir / "broken.safetensors").write_bytes(
+        b"\x10\x00\x00\x00\x00\x00\x00\x00not a header...."
+    )
+    misfit = h.lora_module(torch.Generator().manual_seed(0), 8, 8, 2, 2.0)
+    h.write_lora(
+        runtime.paths.lora_dir / "misfit.safetensors",
+        {f"lora_unet_no_such_module.{k}": v for k, v in misfit.items()},
+    )
+
+
+# prompt -> (notes the user is shown, names in "Lora hashes"): a bad tag is skipped with a note (A1111
+# would stop loading all of the prompt's LoRAs), and a LoRA that did not load is never in the hashes.
+PROBLEM_TAGS = [
+    ("a <lora:both:1> <lora:both:strong>", ["<lora:both:strong> ignored: "], ["both"]),
+    ("a <lora::1> <lora:te_only:1>", ["<lora::1> ignored: a <lora:...> tag needs a name"], ["te_only"]),
+    (
+        "a <lora:broken:1> <lora:te_only:1>",
+        ["LoRA broken: broken.safetensors could not be read"],
+        ["te_only"],
+    ),
+    ("a <lora:misfit:1>", ["LoRA misfit: none of its 1 modules fit this model"], []),
+    ("a <lora: both :1>", ["Networks not found:  both "], []),  # names verbatim, as A1111
+    ("a <lora:a=b=c:1>", ["Networks not found: a=b=c"], []),  # "a=b=c" is the name, as A1111
+    ("a <lora:both:0.5> # <lora:nope:1>", [], ["both"]),  # a comment hides its tags
+]
+
+
+@pytest.mark.parametrize(("prompt", "notes", "hashed"), PROBLEM_TAGS)
+def test_problem_tags_are_reported_and_not_hashed(runtime, prompt, notes, hashed):
+    with_problem_files(runtime)
+    result = runtime.txt2img(job(prompt))
+    assert len(result.comments) == len(notes)
+    for comment, note in zip(result.comments, notes, strict=True):
+        assert comment.startswith(note)
+    assert result.info["comments"] == "".join(f"{c}\n" for c in result.comments)  # the API's info
+    hashes = parse_infotext(result.infotexts[0]).get("Lora hashes", "")
+    assert [entry.split(":")[0].strip() for entry in hashes.split(",") if entry] == hashed
+    assert not runtime.extensions.errors

@@ -25,6 +25,15 @@ deltas, targets_for = h.deltas, h.keys.targets_for
         (("film", "1", "unet=0.5", "te=0.2"), ("film", 0.2, 0.5, None)),
         (("film", "te=0.3"), ("film", 0.3, 0.3, None)),
         (("film", "0.7", "dyn=8"), ("film", 0.7, 0.7, 8)),
+        # A1111: only an argument that "=" splits into exactly two parts is named
+        (("a=b=c", "1"), ("a=b=c", 1.0, 1.0, None)),
+        (("a=b=c", "0.5", "unet=0.2"), ("a=b=c", 0.5, 0.2, None)),
+        (("a=b", "0.5"), ("0.5", 1.0, 1.0, None)),  # "a=b" is named, so the name is the next one
+        (("x==y", "0.4"), ("x==y", 0.4, 0.4, None)),
+        # names are read verbatim (A1111): " sp " is not "sp"; numbers may carry spaces (float())
+        ((" sp ", "1"), (" sp ", 1.0, 1.0, None)),
+        (("film", " 0.6 "), ("film", 0.6, 0.6, None)),
+        (("film", "te =0.3"), ("film", 1.0, 1.0, None)),  # the key "te " is not "te"
     ],
 )
 def test_tag_arguments_as_a1111_reads_them(args, expected):

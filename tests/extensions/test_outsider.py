@@ -37,7 +37,9 @@ def registry(extensions):
 def runtime(registry, tmp_path_factory):
     """Loads its model the app's way (the tiny checkpoint written on first run), so model_loaded fires."""
     data = tmp_path_factory.mktemp("outsider-data")
-    return Runtime(cmd_args.parse(["--data-dir", str(data), "--device", "cpu", "--no-bundled-models"]), registry)
+    return Runtime(
+        cmd_args.parse(["--data-dir", str(data), "--device", "cpu", "--no-bundled-models"]), registry
+    )
 
 
 def script(registry, title: str):

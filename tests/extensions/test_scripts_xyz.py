@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 from modules.infotext import parse_infotext
-from modules.processing.job import GenerationJob
-
 from modules.lookup import Lookup
+from modules.processing.job import GenerationJob
 from modules.sampling.registry import default_registry
 
 from .scripts_helpers import FakeContext, colour_of, load_scripts, module_of, script, tiny_runtime

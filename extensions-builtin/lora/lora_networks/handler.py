@@ -1,5 +1,7 @@
 """The ``<lora:...>`` extra network: per batch, patch the model with the batch's LoRAs; after the job,
-restore it. Also writes "Lora hashes" into the parameters text and notes LoRAs that were not found.
+restore it. Also writes "Lora hashes" (of the LoRAs that loaded and fit the model) into the parameters
+text and notes, for the UI and the API's ``info``, tags that were malformed, not found, unreadable or
+did not fit.
 """
 
 from __future__ import annotations
@@ -55,16 +57,23 @@ class LoraHandler:
                 missing.append(request.name)
             else:
                 found.append((request, lora))
-        networks = [Network(r, library.tensors(f), (str(f.path), f.path.stat().st_mtime)) for r, f in found]
+        networks, unreadable = [], []
+        for request, lora in found:
+            try:
+                identity = (str(lora.path), lora.path.stat().st_mtime)
+                networks.append(Network(request, library.tensors(lora), identity))
+            except Exception as error:  # a broken file must not stop the others (nor the job)
+                unreadable.append(f"LoRA {request.name}: {lora.path.name} could not be read: {error}")
         changed, warnings = self.patcher.apply(p.model, networks)
         if changed:
             p.conditioning.clear_cache()  # texts encoded with the old text-encoder weights are stale
         if missing:
             # A1111's wording; generation goes on without them.
             warnings.insert(0, f"Networks not found: {', '.join(missing)}")
-        for warning in warnings:
+        for warning in unreadable + warnings:
             _comment(p, warning)
-        self._write_hashes(p, found)
+        applied = set(self.patcher.applied)
+        self._write_hashes(p, [(r, f) for r, f in found if r in applied])
 
     def deactivate(self, p: JobContext) -> None:
         self._requested.clear()
@@ -76,6 +85,7 @@ class LoraHandler:
             try:
                 requests.append(parse_args(call.args))
             except ValueError as error:
+                # A1111 stops loading every LoRA of the prompt here; we skip only this tag, and say so.
                 _comment(p, f"<{call.name}:{':'.join(call.args)}> ignored: {error}")
         return requests
 

@@ -37,6 +37,9 @@ class Network:
 class Patcher:
     _backups: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)  # id(param) -> (param, original)
     _key: tuple[Any, ...] | None = None
+    # The networks of the last apply() that fit the model (some module matched and was patchable):
+    # only these count as loaded ("Lora hashes" names no other).
+    applied: tuple[LoraRequest, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -50,13 +53,18 @@ class Patcher:
         changed = self.active
         self.restore()
         warnings: list[str] = []
+        applied: list[LoraRequest] = []
         try:
             for network in networks:
-                warnings += self._add(bundle, network)
+                fits, network_warnings = self._add(bundle, network)
+                warnings += network_warnings
+                if fits:
+                    applied.append(network.request)
         except BaseException:
             self.restore()  # never leave half a network in the shared model
             raise
         self._key = key
+        self.applied = tuple(applied)
         return changed or self.active, warnings
 
     def restore(self) -> None:
@@ -65,14 +73,18 @@ class Patcher:
                 param.copy_(original)
         self._backups.clear()
         self._key = None
+        self.applied = ()
 
-    def _add(self, bundle: ModelBundle, network: Network) -> list[str]:
+    def _add(self, bundle: ModelBundle, network: Network) -> tuple[bool, list[str]]:
+        """Patch one network in; (whether it fits the model, warnings)."""
         request, targets = network.request, targets_for(bundle)
         groups = _group(network.tensors)
         unmatched = [prefix for prefix in groups if prefix not in targets]
         warnings = []
         if len(unmatched) == len(groups):
-            return [f"LoRA {request.name}: none of its {len(groups)} modules fit this model ({bundle.arch})"]
+            return False, [
+                f"LoRA {request.name}: none of its {len(groups)} modules fit this model ({bundle.arch})"
+            ]
         if unmatched:
             log.info(
                 "LoRA %s: %d keys did not match the model: %s", request.name, len(unmatched), unmatched[:5]
@@ -88,7 +100,8 @@ class Patcher:
                 self._patch(target.module.weight, weights, multiplier, request.dyn_dim)
             except deltas.UnsupportedModule as error:
                 warnings.append(f"LoRA {request.name}: {target.name} skipped: {error}")
-        return warnings
+        matched = len(groups) - len(unmatched)
+        return len(warnings) < matched, warnings
 
     def _patch(
         self, param: Tensor, weights: Mapping[str, Tensor], multiplier: float, dyn: int | None

@@ -6,6 +6,7 @@ Accepted forms, as A1111 reads them:
     <lora:name:0.8:0.5>         text encoder 0.8, UNet 0.5
     <lora:name:0.8:0.5:16>      ... and only the first 16 ranks ("dyn")
     <lora:name:1:unet=0.5:te=0.2:dyn=16>   named arguments override positional ones
+    <lora:a=b=c:1>              the network "a=b=c" (see parse_args)
 """
 
 from __future__ import annotations
@@ -23,16 +24,21 @@ class LoraRequest:
 
 
 def parse_args(args: Sequence[str]) -> LoraRequest:
-    """One call's arguments (``("name", "0.8")``); raises ValueError for a missing name or a bad number."""
+    """One call's arguments (``("name", "0.8")``); raises ValueError for a missing name or a bad number.
+
+    A1111's reading, kept verbatim: an argument is named only when "=" splits it into exactly two
+    parts (``te=0.5``); ``a=b=c`` has three and stays positional, so ``<lora:a=b=c:1>`` names the
+    network ``a=b=c``. Nothing is stripped: ``<lora: sp :1>`` looks for a network named " sp ", which
+    the file list does not have, so the user is told "Networks not found" exactly as A1111 does.
+    """
     positional: list[str] = []
     named: dict[str, str] = {}
     for item in args:
-        # A1111 splits each argument on the first "=" into a named one.
-        key, sep, value = item.partition("=")
-        if sep:
-            named[key.strip()] = value.strip()
+        parts = item.split("=", 2)
+        if len(parts) == 2:
+            named[parts[0]] = parts[1]
         else:
-            positional.append(item.strip())
+            positional.append(item)
     if not positional or not positional[0]:
         raise ValueError("a <lora:...> tag needs a name")
     te = float(positional[1]) if len(positional) > 1 else 1.0
