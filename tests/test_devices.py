@@ -69,3 +69,27 @@ def test_fp16_unet_runs_under_autocast_on_cuda_only():
     assert isinstance(unet_autocast(torch.device("meta"), torch.float16), contextlib.nullcontext)
     assert isinstance(unet_autocast(CUDA, torch.bfloat16), contextlib.nullcontext)
     assert isinstance(unet_autocast(CUDA, torch.float16), torch.autocast)
+
+
+def test_an_fp16_vae_that_overflows_decodes_again_in_float32(monkeypatch):
+    from modules.models.bundle import Arch
+    from modules.models.tiny import build_tiny
+    from modules.processing import vae
+
+    bundle = build_tiny(Arch.SD1, 3)
+    bundle.vae.to(torch.float16)
+    bundle.vae.register_to_config(force_upcast=False)  # as SD1's real VAE config says
+    decode = bundle.vae.decode
+    dtypes = []
+
+    def overflowing(z):
+        dtypes.append(z.dtype)
+        out = decode(z)
+        if z.dtype == torch.float16:
+            out.sample[0, 0, 0, 0] = float("inf")
+        return out
+
+    monkeypatch.setattr(bundle.vae, "decode", overflowing)
+    pixels = vae.decode_pixels(bundle, torch.zeros(1, 4, 8, 8))
+    assert dtypes == [torch.float16, torch.float32]
+    assert torch.isfinite(pixels).all() and bundle.vae.dtype == torch.float16  # only this decode

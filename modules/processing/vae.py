@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from PIL import Image
@@ -9,6 +11,8 @@ from PIL import Image
 from modules.models.bundle import Arch, ModelBundle
 from modules.models.vae import decode_dtype
 from modules.sampling.denoiser import check_finite
+
+log = logging.getLogger(__name__)
 
 
 def tensor_to_images(pixels: torch.Tensor) -> list[Image.Image]:
@@ -30,22 +34,32 @@ def decode(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False
 @torch.no_grad()
 def decode_pixels(bundle: ModelBundle, latents: torch.Tensor, no_half_vae: bool = False) -> torch.Tensor:
     """Latents -> [-1, 1] pixels [B, 3, H, W] on the bundle's device."""
-    vae = bundle.vae
     scaled = latents / bundle.vae_scaling_factor
-    shift = getattr(vae.config, "shift_factor", None)
+    shift = getattr(bundle.vae.config, "shift_factor", None)
     if shift:
         scaled = scaled + shift
     dtype = decode_dtype(bundle, no_half_vae)
+    pixels = _decode_in(bundle, scaled, dtype)
+    if dtype == torch.float16 and not pixels.is_meta and not torch.isfinite(pixels).all():
+        # A1111 compatibility ("Automatically revert VAE to 32-bit floats", on by default): an fp16
+        # decode that overflows is done again in fp32 (here for this decode only, not for the session).
+        log.warning("The VAE produced NaNs in fp16; decoded again in fp32 (--no-half-vae avoids the retry)")
+        dtype = torch.float32
+        pixels = _decode_in(bundle, scaled, dtype)
+    check_finite(pixels, "VAE", dtype)
+    return pixels
+
+
+def _decode_in(bundle: ModelBundle, scaled: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    vae = bundle.vae
     stored = vae.dtype
     if dtype != stored:
         vae.to(dtype)  # SDXL's VAE overflows in fp16: decode in fp32, then give the memory back
     try:
-        pixels = vae.decode(scaled.to(bundle.device, dtype)).sample
+        return vae.decode(scaled.to(bundle.device, dtype)).sample
     finally:
         if dtype != stored:
             vae.to(stored)
-    check_finite(pixels, "VAE", dtype)
-    return pixels
 
 
 @torch.no_grad()
