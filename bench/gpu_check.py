@@ -129,19 +129,22 @@ def our_job(size: int, steps: int, batch: int, **kw: Any):
 
 def ours_its(runtime: Any, size: int, steps: int, batch: int, device: torch.device) -> float:
     """Steps per second of the sampling loop (first step excluded), from the progress callback."""
-    stamps: list[float] = []
-    original = runtime.progress.set_step
+    from modules.progress import Progress
 
-    def set_step(step: int, total: int) -> None:
+    stamps: list[float] = []
+    original = Progress.set_step
+
+    # each job reports to a Progress of its own task, so the class is where every call passes
+    def set_step(self: Progress, step: int, total: int) -> None:
         sync(device)
         stamps.append(time.perf_counter())
-        original(step, total)
+        original(self, step, total)
 
-    runtime.progress.set_step = set_step
+    Progress.set_step = set_step  # type: ignore[method-assign]
     try:
         runtime.txt2img(our_job(size, steps, batch))
     finally:
-        runtime.progress.set_step = original
+        Progress.set_step = original  # type: ignore[method-assign]
     # stamps: step 0 (before the loop), then after each step
     return (len(stamps) - 2) / (stamps[-1] - stamps[1])
 

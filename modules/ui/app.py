@@ -49,7 +49,7 @@ def build(runtime: Runtime) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         bar = topbar.build(runtime)
         ctx = UiContext(runtime, runtime.styles, TokenCounter(runtime), Session(), bar)
-        with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img") as tab:
                 t2i = txt2img.build(ctx)
             config.apply(tab, "txt2img")

@@ -119,7 +119,7 @@ def build(runtime: Runtime) -> None:
     allowed = manage.refusal(runtime.args) is None
     private = {"show_progress": "hidden", "api_visibility": "private"}
     gr.HTML(flags_note(runtime), elem_id="extensions_note")
-    with gr.Tabs(elem_id="tabs_extensions"):
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs_extensions"):
         with gr.Tab("Installed", elem_id="extensions_installed_tab"):
             with gr.Row():
                 apply = gr.Button(

@@ -165,7 +165,7 @@ def build(runtime: Runtime, tab: str) -> ExtraNetworksPanel:
     """The (hidden) panel; ``wire`` connects it to the prompt and the toggle button."""
     card_tabs = []
     with gr.Column(visible=False, elem_id=f"{tab}_extra_networks_panel") as panel:
-        with gr.Tabs(elem_id=f"{tab}_extra_tabs"):
+        with gr.Tabs(overflow_behavior="wrap", elem_id=f"{tab}_extra_tabs"):
             for page in pages(runtime):
                 with gr.Tab(page.title, elem_id=f"{tab}_extra_{page.slug}"):
                     gallery = gr.Gallery(

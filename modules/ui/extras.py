@@ -81,7 +81,7 @@ def build(runtime: Runtime) -> ExtrasTab:
             image = gr.Image(
                 label="Source", type="filepath", image_mode=None, elem_id="extras_image", height=360
             )
-            with gr.Tabs(elem_id="extras_resize_mode"):
+            with gr.Tabs(overflow_behavior="wrap", elem_id="extras_resize_mode"):
                 with gr.Tab(SCALE_BY, elem_id="extras_scale_by_tab") as by_tab:
                     scale = gr.Slider(
                         1.0, 8.0, value=2.0, step=0.05, label="Resize", elem_id="extras_upscaling_resize"

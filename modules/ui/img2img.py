@@ -70,7 +70,7 @@ def editor(label: str, elem_id: str) -> gr.ImageEditor:
 
 def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
     mode = gr.State(IMG2IMG)
-    with gr.Tabs(elem_id=tabs_id) as tabs:
+    with gr.Tabs(overflow_behavior="wrap", elem_id=tabs_id) as tabs:
         with gr.Tab(MODES[IMG2IMG][0], id=MODES[IMG2IMG][1], elem_id=MODES[IMG2IMG][1]) as t0:
             init_image = gr.Image(
                 label="Image for img2img",

@@ -78,7 +78,7 @@ def build(runtime: Runtime) -> None:
     with gr.Row():
         submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
     result = gr.HTML(elem_id="settings_result")
-    with gr.Tabs(elem_id="settings"):
+    with gr.Tabs(overflow_behavior="wrap", elem_id="settings"):
         for title, infos in grouped(runtime.options.definitions).items():
             with gr.Tab(title, elem_id=f"settings_{title.lower().replace(' ', '_').replace('/', '_')}"):
                 for info in infos:
