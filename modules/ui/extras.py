@@ -119,7 +119,12 @@ def build(runtime: Runtime) -> ExtrasTab:
             submit = gr.Button("Generate", variant="primary", elem_id="extras_generate")
         with gr.Column(elem_id="extras_results"):
             gallery = gr.Gallery(
-                label="Result", elem_id="extras_gallery", format="png", interactive=False, columns=2
+                label="Result",
+                elem_id="extras_gallery",
+                format="png",
+                interactive=False,
+                columns=2,
+                object_fit="contain",
             )
             info = gr.HTML(elem_id="html_info_extras")
     mode = gr.State(SCALE_BY)

@@ -68,7 +68,15 @@ def build(runtime: Runtime, tab: str) -> Results:
         interactive=False,
         height=320,
     )
-    gallery = gr.Gallery(label="Output", elem_id=f"{tab}_gallery", columns=4, format="png", interactive=False)
+    # "contain" shows a non-square image or an X/Y/Z grid whole instead of its centre square.
+    gallery = gr.Gallery(
+        label="Output",
+        elem_id=f"{tab}_gallery",
+        columns=4,
+        format="png",
+        interactive=False,
+        object_fit="contain",
+    )
     with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes="image-buttons"):
         open_folder = gr.Button("📂", elem_id=f"{tab}_open_folder", visible=is_local(runtime), min_width=40)
         save = gr.Button("Save", elem_id=f"save_{tab}", min_width=40)

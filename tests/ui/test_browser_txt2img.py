@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from PIL import Image, ImageStat
 
 from tests.ui.browser import (
     LOCAL,
@@ -138,3 +140,31 @@ def test_read_parameters_with_empty_prompt_takes_last_generation(page):
     page.wait_for_function("document.querySelector('#txt2img_prompt textarea').value === 'a long run'")
     assert page.locator("#txt2img_seed input").input_value() == "5"
     assert number(page, "txt2img_steps") == 150
+
+
+def test_gallery_shows_non_square_image_whole(page):
+    """A 64x128 result is shown whole (letterboxed), in the gallery and in its full-screen view."""
+    type_prompt(page, "txt2img", "a tall tower")
+    small_job(page, seed=7)
+    set_number(page, "txt2img_height", 128)
+    page.click("#txt2img_generate")
+    wait_for_result(page, "txt2img", "Size: 64x128")
+    img = page.locator("#txt2img_gallery img").first
+    img.wait_for()
+    fit = img.evaluate("e => [getComputedStyle(e).objectFit, e.naturalWidth, e.naturalHeight]")
+    assert fit == ["contain", 64, 128]
+    # Look at the pixels: a whole tall picture in a wider box leaves plain bars left and right,
+    # where a cropped one ("cover") fills the box edge to edge.
+    box = img.bounding_box()
+    assert box["width"] > box["height"] / 2 + 20, box
+    pic = Image.open(io.BytesIO(img.screenshot())).convert("L")
+    top, bottom = pic.height // 10, pic.height * 9 // 10  # clear of the gallery's label and buttons
+    bar = pic.crop((0, top, max(2, pic.width // 10), bottom))
+    middle = pic.crop((pic.width * 2 // 5, top, pic.width * 3 // 5, bottom))
+    assert ImageStat.Stat(bar).stddev[0] < 3 < ImageStat.Stat(middle).stddev[0]
+    shot(page, "txt2img-tall")
+    img.click()
+    full = page.locator("#txt2img_gallery img").first
+    fit = full.evaluate("e => getComputedStyle(e).objectFit")
+    assert fit == "contain"
+    shot(page, "txt2img-tall-fullscreen")
