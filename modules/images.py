@@ -90,6 +90,16 @@ class _SkipPrevious:
 SKIP_PREVIOUS = _SkipPrevious()
 
 
+def limit_decoded_pixels(megapixels: float) -> None:
+    """Make every image this process opens refuse to decode more than ``megapixels`` (Gradio's uploads are
+    opened by PIL before the app sees them): PIL warns above ``MAX_IMAGE_PIXELS``, and the warning is made
+    an error here, so an oversized upload fails with DecompressionBombWarning instead of taking memory."""
+    import warnings
+
+    Image.MAX_IMAGE_PIXELS = int(megapixels * 1_000_000)
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+
 def sanitize_filename_part(text: str, replace_spaces: bool = True) -> str:
     """Make text safe inside a file name, as A1111 does: bad characters to '_', length capped."""
     if replace_spaces:

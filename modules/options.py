@@ -80,6 +80,7 @@ SECTIONS = {
     "extra_networks": "Extra Networks",
     "interrogate": "Interrogate",
     "ui": "User interface",
+    "system": "System",
 }
 
 
@@ -429,6 +430,17 @@ def _builtin_options() -> list[OptionInfo]:
         ),
         o("return_grid", True, "Show grid in gallery", "ui", "checkbox"),
         o("ui_theme", "dark", "Theme", "ui", "radio", {"choices": ["dark", "light"]}, restart_required=True),
+        # Decoded pixels cost memory (a tiny PNG can declare 12000x12000, over 400 MB as RGB): uploads to the
+        # API and the UI that declare more are refused before decoding. 50 megapixels fits an 8K photo.
+        o(
+            "upload_max_megapixels",
+            50.0,
+            "Largest image accepted from a client, in megapixels",
+            "system",
+            "number",
+            minimum=0.01,
+            maximum=1000.0,
+        ),
     ]
 
 
@@ -455,20 +467,44 @@ class Options:
         # the runtime; without one such a value is only checked to be text.
         self.resolvers: dict[str, Callable[[Any], Any]] = {}
         self._values: dict[str, Any] = {}
+        self._watchers: dict[str, list[Callable[[Any], None]]] = {}
+        self._backup: Path | None = None  # where a config.json with refused values was copied
         if path is not None and path.exists():
             self._values = self._read(path)
         for info in definitions if definitions is not None else _builtin_options():
             self.add(info)
 
-    @staticmethod
-    def _read(path: Path) -> dict[str, Any]:
+    def _read(self, path: Path) -> dict[str, Any]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            # A broken config must not stop the app; keep the file for the user to inspect.
-            print(f"Warning: could not read settings from {path} ({error}); using defaults.")
+            # A broken config must not stop the app; the file is kept aside for the user to inspect.
+            self._set_aside(f"could not read settings from {path} ({error}); using defaults")
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            self._set_aside(f"{path} holds {type(data).__name__}, not settings; using defaults")
+            return {}
+        return data
+
+    def _set_aside(self, reason: str) -> None:
+        """Warn, and copy config.json beside itself (config.json.bad, .bad-1, ...; never replacing one)
+        before a value of it is dropped: the next save rewrites the file without what was refused."""
+        if self._backup is not None or self.path is None:
+            print(f"Warning: {reason}.")
+            return
+        for n in range(1000):
+            target = self.path.with_name(self.path.name + (".bad" if n == 0 else f".bad-{n}"))
+            try:
+                with open(target, "xb") as out:
+                    out.write(self.path.read_bytes())
+            except FileExistsError:
+                continue
+            except OSError as error:
+                print(f"Warning: {reason}; could not keep a copy ({error}).")
+                return
+            self._backup = target
+            print(f"Warning: {reason}. The file as it was is kept as {target}.")
+            return
 
     def add(self, info: OptionInfo) -> None:
         """Register a setting (extensions add theirs the same way); a stored value it refuses is reset."""
@@ -478,7 +514,7 @@ class Options:
                 try:
                     self._values[info.key] = info.check(self._values[info.key])
                 except FieldError as error:
-                    print(f"Warning: setting {error}; using the default {info.default!r} instead.")
+                    self._set_aside(f"setting {error}; using the default {info.default!r} instead")
                     del self._values[info.key]
 
     def get(self, key: str) -> Any:
@@ -513,8 +549,19 @@ class Options:
     def update(self, values: Mapping[str, Any]) -> None:
         """Set several settings at once and save: all are checked first, so a bad one changes nothing."""
         with self._lock:
-            self._values.update(self.checked(values))
+            checked = self.checked(values)
+            self._values.update(checked)
             self.save()
+            for key in checked:
+                for watcher in self._watchers.get(key, ()):
+                    watcher(checked[key])
+
+    def watch(self, key: str, watcher: Callable[[Any], None]) -> None:
+        """Call ``watcher`` with the value now and after every change of ``key`` (for process-wide state
+        that follows a setting, such as the image decoder's pixel limit)."""
+        with self._lock:
+            self._watchers.setdefault(key, []).append(watcher)
+            watcher(self.get(key))
 
     def snapshot(self, overrides: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         """An immutable view of every setting now, with per-request overrides (checked) applied."""

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from modules import devices, output_paths, paths
+from modules import devices, images, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
@@ -49,6 +49,7 @@ class Runtime:
             embeddings_dir=args.embeddings_dir,
         )
         self.options = Options(self.paths.config_file)
+        self.options.watch("upload_max_megapixels", images.limit_decoded_pixels)
         self.device = devices.choose_device(args.device)
         self.precision = devices.precision_from_args(args, self.device)
         self.dtype = self.precision.weights

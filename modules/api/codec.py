@@ -10,7 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Mapping
+import json
+import math
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from fastapi import HTTPException
 from PIL import Image
@@ -18,10 +22,62 @@ from PIL import Image
 from modules.images import SUPPORTED_EXTENSIONS, encode
 
 JPEG_QUALITY = 80  # A1111's "jpeg_quality" default, which its API uses for JPEG and WebP
+# Decoded pixels are the memory an upload costs (a 560 kB PNG can declare 12000x12000): at most this many
+# decodes at once, each checked against the pixel limit before a pixel is decoded.
+_DECODES = threading.BoundedSemaphore(2)
 
 
-def decode_image(data: str, field: str) -> Image.Image:
-    """A request image; HTTP 400 naming the field when it is not a decodable image."""
+def json_body_problem(body: bytes) -> str | None:
+    """Why a request body is not strict JSON (RFC 8259), naming where; None when it is, or when it is not
+    JSON at all (the framework answers that itself). Python's parser accepts NaN, Infinity, numbers that
+    overflow to infinity and lone surrogates, none of which a client means or the app can use."""
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"body: not UTF-8 text (byte 0x{body[error.start]:02x} at offset {error.start})"
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        return "body: nested too deeply"
+    except ValueError:
+        return None
+    for path, value in _leaves(data, "body"):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{path}: must be a finite number (got {value})"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as error:
+                code = ord(value[error.start])
+                return f"{path}: text holds a lone surrogate (\\u{code:04x}), which is not Unicode text"
+    return None
+
+
+def _leaves(data: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every value in a parsed JSON document with its path (body.a[0].b); keys count as text too."""
+    stack = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield f"{where} key", key
+                stack.append((f"{where}.{key}", item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+        else:
+            yield where, value
+
+
+def max_pixels(options: Any) -> int:
+    """The most pixels a request image may declare (the "upload_max_megapixels" setting)."""
+    return int(float(options.get("upload_max_megapixels")) * 1_000_000)
+
+
+def decode_image(data: str, field: str, limit: int) -> Image.Image:
+    """A request image of at most ``limit`` pixels; HTTP 400 naming the field when it is not a decodable
+    image, 413 when it declares more pixels (checked from its header, before anything is decoded)."""
     text = data.strip()
     if text.startswith(("http://", "https://")):
         # A1111 can download image URLs; this app runs offline, so it says so instead of hanging.
@@ -30,10 +86,31 @@ def decode_image(data: str, field: str) -> Image.Image:
         text = text.partition(",")[2]
     try:
         # Not validating, as A1111: whitespace/newlines inside the base64 text are skipped.
-        image = Image.open(io.BytesIO(base64.b64decode(text)))
-        image.load()
-    except (binascii.Error, ValueError, OSError, Image.DecompressionBombError) as error:
-        raise HTTPException(status_code=400, detail=f"{field}: invalid encoded image ({error})") from error
+        raw = base64.b64decode(text)
+    except (binascii.Error, ValueError) as error:
+        raise HTTPException(status_code=400, detail=f"{field}: invalid base64 ({error})") from error
+    del text
+    allowed = f"at most {limit / 1e6:g} megapixels are accepted (setting upload_max_megapixels)"
+    try:
+        try:
+            image = Image.open(io.BytesIO(raw))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            # PIL's own check, at the same limit (the runtime sets it), fired while reading the header
+            raise HTTPException(status_code=413, detail=f"{field}: {error}; {allowed}") from error
+        width, height = image.size
+        if width * height > limit:
+            raise HTTPException(
+                status_code=413,
+                detail=f"{field}: the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+                f"{allowed}",
+            )
+        with _DECODES:
+            image.load()
+    except HTTPException:
+        raise
+    except (ValueError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        reason = str(error).split(" <_io.")[0]  # PIL names its in-memory buffer object; say what matters
+        raise HTTPException(status_code=400, detail=f"{field}: not a readable image ({reason})") from error
     return image
 
 

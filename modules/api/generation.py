@@ -203,10 +203,12 @@ def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> Gene
     if not request.init_images:
         raise invalid("init_images", "at least one image is required")
     values = _job_values(runtime, request, "img2img")
+    limit = codec.max_pixels(runtime.options)
     values["init_images"] = [
-        codec.decode_image(data, f"init_images[{index}]") for index, data in enumerate(request.init_images)
+        codec.decode_image(data, f"init_images[{index}]", limit)
+        for index, data in enumerate(request.init_images)
     ]
-    values["mask"] = codec.decode_image(request.mask, "mask") if request.mask else None
+    values["mask"] = codec.decode_image(request.mask, "mask", limit) if request.mask else None
     # A1111's mask_blur sets both blur directions; without it they default to 4 each.
     values["mask_blur"] = request.mask_blur if request.mask_blur is not None else request.mask_blur_x
     return _validated(runtime, GenerationJob(**values))

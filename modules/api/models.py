@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from modules.fields import Field as JobField
+from modules.options import builtin_definitions
 from modules.processing.job import BOTH, IMG2IMG, JOB_FIELDS, TXT2IMG
 
 
@@ -72,15 +73,21 @@ def _job_fields(modes: frozenset[str]) -> dict[str, Any]:
     }
 
 
+def _like_setting(key: str) -> Any:
+    """A nullable request field whose range is the setting ``key``'s (A1111 lets some requests set them)."""
+    spec = builtin_definitions()[key].spec
+    return Field(default=None, ge=spec.minimum, le=spec.maximum, allow_inf_nan=False)
+
+
 # Fields of A1111's request bodies that are not job fields: accepted (clients send them all), some read
 # by the API layer (sampler_index, save_images, send_images, infotext, mask_blur_x...), the rest ignored.
 _A1111_COMMON: dict[str, Any] = {
     "restore_faces": (bool | None, None),
     "tiling": (bool | None, None),
-    "s_min_uncond": (float | None, Field(default=None, allow_inf_nan=False)),
+    "s_min_uncond": (float | None, _like_setting("s_min_uncond")),
     "override_settings_restore_afterwards": (bool, True),
     "refiner_checkpoint": (str | None, None),
-    "refiner_switch_at": (float | None, Field(default=None, allow_inf_nan=False)),
+    "refiner_switch_at": (float | None, Field(default=None, ge=0, le=1, allow_inf_nan=False)),
     "disable_extra_networks": (bool, False),
     "firstpass_image": (str | None, None),
     "comments": (dict[str, Any] | None, None),
@@ -92,12 +99,13 @@ _A1111_COMMON: dict[str, Any] = {
     "infotext": (str | None, None),
 }
 _A1111_TXT2IMG: dict[str, Any] = {
-    "firstphase_width": (int, 0),
-    "firstphase_height": (int, 0),
+    "firstphase_width": (int, Field(default=0, ge=0, le=JOB_FIELDS["width"].maximum)),
+    "firstphase_height": (int, Field(default=0, ge=0, le=JOB_FIELDS["height"].maximum)),
 }
 _A1111_IMG2IMG: dict[str, Any] = {
     "init_images": (list[str] | None, None),
-    "image_cfg_scale": (float | None, Field(default=None, allow_inf_nan=False)),
+    # A1111's slider for instruct-pix2pix models: 0 to 3
+    "image_cfg_scale": (float | None, Field(default=None, ge=0, le=3, allow_inf_nan=False)),
     "mask": (str | None, None),
     "mask_blur_x": (int, Field(default=4, ge=0, le=JOB_FIELDS["mask_blur"].maximum)),
     "mask_blur_y": (int, Field(default=4, ge=0, le=JOB_FIELDS["mask_blur"].maximum)),
@@ -138,9 +146,10 @@ class ExtrasRequest(_Body):
     gfpgan_visibility: float = Field(default=0, ge=0, le=1)
     codeformer_visibility: float = Field(default=0, ge=0, le=1)
     codeformer_weight: float = Field(default=0, ge=0, le=1)
-    upscaling_resize: float = Field(default=2, gt=0)
-    upscaling_resize_w: int = Field(default=512, ge=1)
-    upscaling_resize_h: int = Field(default=512, ge=1)
+    # A1111's Extras sliders: scale 1 to 8, target sides up to 8192 (the result is checked again)
+    upscaling_resize: float = Field(default=2, gt=0, le=8)
+    upscaling_resize_w: int = Field(default=512, ge=1, le=8192)
+    upscaling_resize_h: int = Field(default=512, ge=1, le=8192)
     upscaling_crop: bool = True
     upscaler_1: str = "None"
     upscaler_2: str = "None"

@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modules.api import catalog, codec, generation
 from modules.api import models as m
@@ -49,7 +50,7 @@ class ApiRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except (HTTPException, RequestValidationError):
+            except (StarletteHTTPException, RequestValidationError):  # FastAPI's own 400s are Starlette's
                 raise
             except ModelFileError as error:  # a client's choice of a broken file: refused, nothing changed
                 return JSONResponse(status_code=422, content={"detail": str(error)})
@@ -61,6 +62,14 @@ class ApiRoute(APIRoute):
         return guarded
 
 
+async def strict_json_body(request: Request) -> None:
+    """422 naming the place when a body holds NaN, Infinity, an overflowing number or a lone surrogate."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        problem = codec.json_body_problem(await request.body())
+        if problem:
+            raise HTTPException(status_code=422, detail=problem)
+
+
 class SdApi:
     """The endpoint handlers; ``router()`` registers them."""
 
@@ -68,7 +77,9 @@ class SdApi:
         self.runtime = runtime
 
     def router(self, dependencies: list[Any] | None = None) -> APIRouter:
-        router = APIRouter(prefix=PREFIX, route_class=ApiRoute, dependencies=dependencies or [])
+        # After authentication (the dependencies given): a body that is not strict JSON is refused.
+        checks = [*(dependencies or []), Depends(strict_json_body)]
+        router = APIRouter(prefix=PREFIX, route_class=ApiRoute, dependencies=checks)
         for method, path, handler, response_model in self._routes():
             router.add_api_route(path, handler, methods=[method], response_model=response_model)
         return router
@@ -170,7 +181,7 @@ class SdApi:
     async def extra_single_image(
         self, request: m.ExtrasSingleImageRequest, http: Request
     ) -> m.ExtrasSingleImageResponse:
-        image = await run_in_threadpool(codec.decode_image, request.image, "image")
+        image = await run_in_threadpool(self._decode, request.image, "image")
         outputs, text = await self._upscale([image], request, http)
         encoded = await run_in_threadpool(self._encode_extras, outputs)
         return m.ExtrasSingleImageResponse(image=encoded[0], html_info=html_info(text))
@@ -179,7 +190,7 @@ class SdApi:
         self, request: m.ExtrasBatchImagesRequest, http: Request
     ) -> m.ExtrasBatchImagesResponse:
         def decode() -> list[Any]:
-            return [codec.decode_image(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
+            return [self._decode(f.data, f"imageList[{i}]") for i, f in enumerate(request.imageList)]
 
         images = await run_in_threadpool(decode)
         outputs, text = await self._upscale(images, request, http)
@@ -211,6 +222,9 @@ class SdApi:
         except ValueError as error:
             raise HTTPException(status_code=422, detail=str(error)) from error
 
+    def _decode(self, data: str, field: str) -> Any:
+        return codec.decode_image(data, field, codec.max_pixels(self.runtime.options))
+
     def _encode_extras(self, images: list[Any]) -> list[str]:
         options = self.runtime.options
         file_format = str(options.get("samples_format"))
@@ -222,7 +236,7 @@ class SdApi:
     def png_info(self, request: m.PNGInfoRequest) -> m.PNGInfoResponse:
         if not request.image.strip():
             return m.PNGInfoResponse(info="")  # A1111 answers an empty image with empty info
-        text, items = read_info_from_image(codec.decode_image(request.image, "image"))
+        text, items = read_info_from_image(self._decode(request.image, "image"))
         text = text or ""
         items = {key: value for key, value in items.items() if _json_safe(value)}
         parameters = parse_infotext(text)
@@ -243,7 +257,7 @@ class SdApi:
             )
         if not request.image.strip():
             raise HTTPException(status_code=400, detail="image: no image given")
-        image = codec.decode_image(request.image, "image")
+        image = self._decode(request.image, "image")
         try:
             return m.InterrogateResponse(caption=self.runtime.interrogate(image))
         except MissingModel as error:  # the server lacks the model folder: not the client's fault
