@@ -20,6 +20,23 @@ def parse_auth(text: str | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def warn_if_exposed(args, auth: list[tuple[str, str]] | None) -> None:
+    """A clear warning when other machines can reach a server that asks for no credentials."""
+    exposed = args.share or (
+        args.server_name not in LOOPBACK and not str(args.server_name).startswith("127.")
+    )
+    if exposed and auth is None:
+        where = "a public share link" if args.share else f"{args.server_name}:{args.port}"
+        print(
+            f"WARNING: listening on {where} with no authentication: anyone who can reach it can generate "
+            "images and read the outputs. Set --gradio-auth / --api-auth user:password (docs/SECURITY.md).",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     early, _ = cmd_args.build_parser().parse_known_args(argv)
     # Before any hub library is imported: they read their offline switches at import time.
@@ -37,15 +54,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.nowebui:
         from modules.api.server import serve_api_only
 
+        warn_if_exposed(args, parse_auth(args.api_auth))
         serve_api_only(runtime, args, parse_auth(args.api_auth))
         return
+    ui_auth = parse_auth(args.gradio_auth)
+    if ui_auth is None and args.api and args.api_auth:
+        # Gradio's own routes (its queue and programmatic API) can generate images too: without this the
+        # API's credentials would guard only half of what the server offers.
+        ui_auth = parse_auth(args.api_auth)
+        print("The UI and Gradio's routes take the --api-auth credentials (no --gradio-auth given).")
+    warn_if_exposed(args, ui_auth)
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
     server_app, _, _ = demo.launch(
         server_name=args.server_name,
         server_port=args.port,
         share=args.share,
-        auth=parse_auth(args.gradio_auth),
+        auth=ui_auth,
         theme=app.theme(runtime.options.get("ui_theme")),
         css=app.css(extension_list),
         head=app.head_html(runtime.options.get("ui_theme"), extension_list),

@@ -8,6 +8,7 @@ Each function takes the runtime and returns plain JSON-ready data; nothing here 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,10 +218,18 @@ def extensions(runtime: Runtime) -> list[dict[str, Any]]:
     return result
 
 
+SECRET_FLAG = re.compile(r"auth|password|token|secret|key", re.IGNORECASE)
+
+
 def cmd_flags(runtime: Runtime) -> dict[str, Any]:
-    return {
-        key: str(value) if isinstance(value, Path) else value for key, value in vars(runtime.args).items()
-    }
+    """The start-up flags, as A1111 lists them; credentials (any flag naming auth, a password, token or
+    key) are given as "<redacted>" when set: the key stays, so clients reading the list still find it."""
+    flags = {}
+    for key, value in vars(runtime.args).items():
+        if SECRET_FLAG.search(key) and isinstance(value, str) and value:
+            value = "<redacted>"
+        flags[key] = str(value) if isinstance(value, Path) else value
+    return flags
 
 
 def memory() -> dict[str, dict[str, Any]]:

@@ -214,3 +214,39 @@ def test_a_config_that_is_not_an_object_is_set_aside(tmp_path):
     path.write_text("[1, 2]")
     assert Options(path).get("samples_save") is True
     assert (tmp_path / "config.json.bad").read_text() == "[1, 2]"
+
+
+# --- what the server tells and warns ----------------------------------------------------------------
+
+
+def test_cmd_flags_redact_credentials_but_keep_their_keys(tmp_path, tiny_bundle):
+    from modules import cmd_args
+    from modules.runtime import Runtime
+
+    args = ["--data-dir", str(tmp_path), "--device", "cpu", "--no-bundled-models"]
+    runtime = Runtime(cmd_args.parse([*args, "--api-auth", "alice:s3cret", "--gradio-auth", "bob:pw"]))
+    runtime.model_loader = lambda: tiny_bundle
+    with TestClient(create_app(runtime, [("alice", "s3cret")])) as client:
+        flags = client.get("/sdapi/v1/cmd-flags", auth=("alice", "s3cret")).json()
+    assert flags["api_auth"] == "<redacted>" and flags["gradio_auth"] == "<redacted>"
+    assert "s3cret" not in json.dumps(flags) and "pw" not in json.dumps(flags)
+    assert flags["data_dir"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "auth", "warned"),
+    [
+        (["--listen"], None, True),
+        (["--server-name", "192.168.1.5"], None, True),
+        (["--share"], None, True),
+        (["--listen"], [("a", "b")], False),
+        ([], None, False),
+        (["--server-name", "127.0.0.2"], None, False),
+    ],
+)
+def test_exposed_servers_without_credentials_are_warned_about(flags, auth, warned, tmp_path, capsys):
+    from modules import cmd_args
+    from webui import warn_if_exposed
+
+    warn_if_exposed(cmd_args.parse(["--data-dir", str(tmp_path), *flags]), auth)
+    assert ("WARNING: listening on" in capsys.readouterr().out) is warned
