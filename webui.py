@@ -64,13 +64,15 @@ def main(argv: list[str] | None = None) -> None:
         ui_auth = parse_auth(args.api_auth)
         print("The UI and Gradio's routes take the --api-auth credentials (no --gradio-auth given).")
     warn_if_exposed(args, ui_auth)
+    from modules.api.server import ui_login
+
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
     server_app, _, _ = demo.launch(
         server_name=args.server_name,
         server_port=args.port,
         share=args.share,
-        auth=ui_auth,
+        auth=ui_login(ui_auth) if ui_auth else None,
         theme=app.theme(runtime.options.get("ui_theme")),
         css=app.css(extension_list),
         head=app.head_html(runtime.options.get("ui_theme"), extension_list),

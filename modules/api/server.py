@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
@@ -19,9 +21,12 @@ from modules.api.routes import SdApi
 TITLE = "Stable Diffusion web UI API"
 
 
-def attach(app: FastAPI, runtime: Any, auth: list[tuple[str, str]] | None = None) -> None:
-    """Add every /sdapi/v1 route to ``app`` (every route behind ``auth`` when given) and /docs."""
-    dependencies = [Depends(basic_auth(auth))] if auth else []
+def attach(
+    app: FastAPI, runtime: Any, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
+) -> None:
+    """Add every /sdapi/v1 route to ``app`` (every route behind ``auth`` when given, failed logins limited
+    by ``limiter``, 5 a minute per client by default) and /docs."""
+    dependencies = [Depends(basic_auth(auth, limiter))] if auth else []
     app.include_router(SdApi(runtime).router(dependencies))
     app.openapi_schema = None  # the schema may have been built before these routes existed
     if app.docs_url is None:
@@ -38,32 +43,95 @@ def _add_docs_page(app: FastAPI) -> None:
     app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
-def basic_auth(credentials: list[tuple[str, str]]) -> Callable[..., None]:
-    """A dependency accepting only the given (user, password) pairs; 401 with a Basic challenge otherwise."""
-    pairs = [(user.encode(), password.encode()) for user, password in credentials]
+class LoginLimiter:
+    """Failed logins per client: after ``failures`` within ``window`` seconds, that client is refused for
+    the rest of the window (a correct password included), so passwords cannot be guessed at speed."""
 
-    def check(given: HTTPBasicCredentials = Depends(HTTPBasic())) -> None:
-        user, password = given.username.encode(), given.password.encode()
-        accepted = False
-        for known_user, known_password in pairs:
-            # Compare every pair in full, so timing reveals neither names nor how much of a password matched.
-            user_ok = hmac.compare_digest(user, known_user)
-            password_ok = hmac.compare_digest(password, known_password)
-            accepted |= user_ok and password_ok
-        if not accepted:
+    def __init__(self, failures: int = 5, window: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.failures, self.window, self.clock = failures, window, clock
+        self._seen: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, who: str) -> float:
+        """Seconds ``who`` must wait before trying again (0: may try now)."""
+        with self._lock:
+            now = self.clock()
+            recent = [t for t in self._seen.get(who, []) if now - t < self.window]
+            self._seen[who] = recent
+            return self.window - (now - recent[0]) if len(recent) >= self.failures else 0.0
+
+    def failed(self, who: str) -> None:
+        with self._lock:
+            self._seen.setdefault(who, []).append(self.clock())
+
+    def succeeded(self, who: str) -> None:
+        with self._lock:
+            self._seen.pop(who, None)
+
+
+def credentials_match(credentials: list[tuple[str, str]], user: str, password: str) -> bool:
+    """Whether (user, password) is one of the pairs; every pair is compared in full, so timing reveals
+    neither names nor how much of a password matched."""
+    accepted = False
+    for known_user, known_password in credentials:
+        user_ok = hmac.compare_digest(user.encode(), known_user.encode())
+        password_ok = hmac.compare_digest(password.encode(), known_password.encode())
+        accepted |= user_ok and password_ok
+    return accepted
+
+
+def basic_auth(
+    credentials: list[tuple[str, str]], limiter: LoginLimiter | None = None
+) -> Callable[..., None]:
+    """A dependency accepting only the given (user, password) pairs; 401 with a Basic challenge otherwise,
+    429 with Retry-After for a client that failed too often lately."""
+    limiter = limiter or LoginLimiter()
+
+    def check(request: Request, given: HTTPBasicCredentials = Depends(HTTPBasic())) -> None:
+        who = request.client.host if request.client else ""
+        wait = limiter.wait(who)
+        if wait > 0:
+            raise HTTPException(
+                status_code=429,
+                detail="Too many failed logins; try again later",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
+        if not credentials_match(credentials, given.username, given.password):
+            limiter.failed(who)
             raise HTTPException(
                 status_code=401,
                 detail="Incorrect username or password",
                 headers={"WWW-Authenticate": "Basic"},
             )
+        limiter.succeeded(who)
 
     return check
 
 
-def create_app(runtime: Any, auth: list[tuple[str, str]] | None = None) -> FastAPI:
+def ui_login(
+    credentials: list[tuple[str, str]], limiter: LoginLimiter | None = None
+) -> Callable[[str, str], bool]:
+    """Gradio's login check for these pairs, limited per user name (Gradio tells it no client address)."""
+    limiter = limiter or LoginLimiter()
+
+    def login(user: str, password: str) -> bool:
+        if limiter.wait(user) > 0:
+            return False
+        if credentials_match(credentials, user, password):
+            limiter.succeeded(user)
+            return True
+        limiter.failed(user)
+        return False
+
+    return login
+
+
+def create_app(
+    runtime: Any, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
+) -> FastAPI:
     """A FastAPI app serving only the API (what ``--nowebui`` runs, and what tests drive)."""
     app = FastAPI(title=TITLE)
-    attach(app, runtime, auth)
+    attach(app, runtime, auth, limiter)
     return app
 
 

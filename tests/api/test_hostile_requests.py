@@ -250,3 +250,38 @@ def test_exposed_servers_without_credentials_are_warned_about(flags, auth, warne
 
     warn_if_exposed(cmd_args.parse(["--data-dir", str(tmp_path), *flags]), auth)
     assert ("WARNING: listening on" in capsys.readouterr().out) is warned
+
+
+def test_failed_logins_are_rate_limited_per_client():
+    from fastapi import Depends, FastAPI
+
+    from modules.api.server import LoginLimiter, basic_auth
+
+    now = [1000.0]
+    limiter = LoginLimiter(failures=3, window=60, clock=lambda: now[0])
+    app = FastAPI()
+    app.add_api_route("/x", lambda: {"ok": True}, dependencies=[Depends(basic_auth([("u", "pw")], limiter))])
+    with TestClient(app) as client:
+        assert client.get("/x", auth=("u", "pw")).status_code == 200
+        assert [client.get("/x", auth=("u", f"guess{i}")).status_code for i in range(3)] == [401] * 3
+        refused = client.get("/x", auth=("u", "pw"))  # even the right password, until the window passes
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) == 61
+        now[0] += 30
+        assert int(client.get("/x", auth=("u", "pw")).headers["Retry-After"]) == 31
+        limiter.failed("another-client")  # other clients are not affected
+        assert limiter.wait("another-client") == 0
+        now[0] += 31
+        assert client.get("/x", auth=("u", "pw")).status_code == 200
+        assert client.get("/x", auth=("u", "nope")).status_code == 401  # a success cleared the count
+
+
+def test_the_ui_login_is_rate_limited_per_user():
+    from modules.api.server import LoginLimiter, ui_login
+
+    now = [0.0]
+    login = ui_login([("u", "pw"), ("v", "x")], LoginLimiter(failures=2, window=10, clock=lambda: now[0]))
+    assert login("u", "pw") and not login("u", "bad") and not login("u", "bad")
+    assert not login("u", "pw")  # locked for the window
+    assert login("v", "x")  # another user is not
+    now[0] = 10.5
+    assert login("u", "pw")
