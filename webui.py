@@ -35,6 +35,12 @@ def warn_if_exposed(args, auth: list[tuple[str, str]] | None) -> None:
             "images and read the outputs. Set --gradio-auth / --api-auth user:password (docs/SECURITY.md).",
             flush=True,
         )
+    elif exposed and args.api and not args.nowebui and not args.api_auth:
+        print(
+            f"WARNING: the /sdapi/v1 API on {args.server_name}:{args.port} asks for no credentials (only the UI "
+            "does): anyone who can reach it can generate images and change settings. Set --api-auth user:password.",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         ui_auth = parse_auth(args.api_auth)
         print("The UI and Gradio's routes take the --api-auth credentials (no --gradio-auth given).")
     warn_if_exposed(args, ui_auth)
-    from modules.api.server import ui_login
+    from modules.api.server import restrict_cross_origin, ui_login
 
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         quiet=False,
         prevent_thread_lock=True,  # returns the running app, so the API can be attached to it
     )
+    restrict_cross_origin(server_app, args.cors_allow_origins, args.cors_allow_origins_regex)
     if args.api:
         from modules.api.server import attach
 

@@ -20,6 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--api-auth", default=None, help="user:pass[,user2:pass2] required by every API route")
     net.add_argument("--gradio-auth", default=None, help="user:pass[,user2:pass2] required by the UI")
     net.add_argument(
+        "--cors-allow-origins",
+        default=None,
+        help="origins (comma-separated) whose pages may call the server; none by default",
+    )
+    net.add_argument(
+        "--cors-allow-origins-regex",
+        default=None,
+        help="a regular expression an origin must match in full to call the server; none by default",
+    )
+    net.add_argument(
         "--allow-network",
         action="store_true",
         help="permit outside network connections (the app runs offline by default)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import hmac
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from modules.api.routes import SdApi
 
@@ -126,6 +129,37 @@ def ui_login(
     return login
 
 
+def restrict_cross_origin(app: FastAPI, origins: str | None = None, origin_regex: str | None = None) -> None:
+    """Let pages of other origins read the server's answers only when they are named (``origins``,
+    comma-separated) or match ``origin_regex`` in full; by default no origin is.
+
+    Gradio's own CORS middleware answers any origin once the server is reached by a name other than
+    localhost, so any page a user opens could drive the UI and the API with the user's session; it is
+    replaced here, as A1111 replaces it (the same flags, allowing credentials for the origins named).
+    """
+    allowed = [origin.strip() for origin in (origins or "").split(",") if origin.strip()]
+    if origin_regex:
+        try:
+            re.compile(origin_regex)
+        except re.error as error:
+            raise SystemExit(
+                f"--cors-allow-origins-regex {origin_regex!r} is not a regular expression: {error}"
+            ) from None
+    policy = Middleware(
+        CORSMiddleware,
+        allow_origins=allowed,
+        allow_origin_regex=origin_regex or None,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        allow_credentials=True,
+    )
+    # Gradio adds its CustomCORSMiddleware; any CORS middleware found is replaced by this one.
+    kept = [m for m in app.user_middleware if not getattr(m.cls, "__name__", "").endswith("CORSMiddleware")]
+    app.user_middleware = [policy, *kept]
+    if app.middleware_stack is not None:  # already serving (Gradio's launch): rebuild the stack in place
+        app.middleware_stack = app.build_middleware_stack()
+
+
 def create_app(
     runtime: Any, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
 ) -> FastAPI:
@@ -140,6 +174,7 @@ def serve_api_only(runtime: Any, args: argparse.Namespace, auth: list[tuple[str,
     import uvicorn
 
     app = create_app(runtime, auth)
+    restrict_cross_origin(app, args.cors_allow_origins, args.cors_allow_origins_regex)
     # A1111 tells extensions about the API-only app too (with no Gradio Blocks), so they can add routes.
     runtime.extensions.call("app_started", None, app)
     print(f"API listening on http://{args.server_name}:{args.port}/sdapi/v1 (docs at /docs)", flush=True)

@@ -252,6 +252,24 @@ def test_exposed_servers_without_credentials_are_warned_about(flags, auth, warne
     assert ("WARNING: listening on" in capsys.readouterr().out) is warned
 
 
+@pytest.mark.parametrize(
+    ("flags", "warned"),
+    [
+        (["--listen", "--api", "--gradio-auth", "a:b"], True),
+        (["--listen", "--api", "--gradio-auth", "a:b", "--api-auth", "c:d"], False),
+        (["--listen", "--gradio-auth", "a:b"], False),  # no API served
+        (["--api", "--gradio-auth", "a:b"], False),  # localhost only
+    ],
+)
+def test_an_exposed_api_without_its_own_credentials_is_warned_about(flags, warned, tmp_path, capsys):
+    # --gradio-auth guards only the UI: A1111's /sdapi/v1 takes --api-auth alone.
+    from modules import cmd_args
+    from webui import warn_if_exposed
+
+    warn_if_exposed(cmd_args.parse(["--data-dir", str(tmp_path), *flags]), [("a", "b")])
+    assert ("WARNING: the /sdapi/v1 API" in capsys.readouterr().out) is warned
+
+
 def test_failed_logins_are_rate_limited_per_client():
     from fastapi import Depends, FastAPI
 
