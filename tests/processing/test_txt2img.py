@@ -64,6 +64,21 @@ def test_variation_seeds_keep_the_seed_across_a_batch(runtime):
     assert plain.seeds == [1234, 1235, 1236, 1237]
 
 
+@pytest.mark.parametrize(
+    ("sampler", "scheduler", "written"),
+    [
+        ("Euler a", "Automatic", "Automatic"),  # no schedule of its own: A1111 writes "Automatic"
+        ("DDIM", "Automatic", "Automatic"),  # timestep spacing, a hidden type here
+        ("DPM++ 2M", "Automatic", "Karras"),  # the sampler's own schedule, by its label
+        ("Euler a", "Uniform", "Uniform"),
+        ("DDIM", "Karras", "Karras"),
+    ],
+)
+def test_schedule_type_is_written_as_a1111_writes_it(runtime, sampler, scheduler, written):
+    text = runtime.txt2img(job(sampler_name=sampler, scheduler=scheduler, steps=2)).infotexts[0]
+    assert f"Sampler: {sampler}, Schedule type: {written}, CFG scale" in text
+
+
 def test_random_seed_is_recorded(runtime):
     result = runtime.txt2img(job(seed=-1, n_iter=2))
     assert len(result.samples) == 2
