@@ -248,6 +248,7 @@ _EARLY_DEFAULTS: dict[str, object] = {
     "Hires resize-1": 0,
     "Hires resize-2": 0,
     "Hires sampler": "Use same sampler",
+    "Hires schedule type": "Use same scheduler",
     "Hires checkpoint": "Use same checkpoint",
     "Hires prompt": "",
     "Hires negative prompt": "",

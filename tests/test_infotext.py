@@ -221,6 +221,7 @@ COMMA_IN_PROMPT_ONLY = """just a prompt, with, commas: and colons"""
                 "Emphasis": "Original",
                 "Hires resize-1": 0,
                 "Hires sampler": "Use same sampler",
+                "Hires schedule type": "Use same scheduler",
                 "Refiner switch by sampling steps": False,
             },
         ),

@@ -233,7 +233,7 @@ def plan_job(
     count = job.batch_size * job.n_iter
     seed = seeding.resolve_seed(job.seed)
     subseed = seeding.resolve_seed(job.subseed)
-    all_seeds = seeding.all_seeds(seed, count)
+    all_seeds = seeding.all_seeds(seed, count, job.subseed_strength)
     builder = ConditioningBuilder(
         make_encoder(runtime, bundle, job, settings),
         first_pass.schedule_steps,

@@ -86,6 +86,18 @@ class BatchInput:
         return replace(self, **moved)
 
 
+def schedule_label(
+    runtime: Runtime, sampler: SamplerInfo, schedule: ScheduleTypeInfo, chosen: str | None
+) -> str:
+    """The "Schedule type" a pass writes, as A1111 1.10 does: the schedule's label, or "Automatic" when
+    Automatic was chosen for a sampler with no schedule of its own (A1111 then uses the model's
+    timesteps, our Uniform, or its DDIM/PLMS/UniPC/LCM spacing: hidden types here)."""
+    automatic = runtime.sampling_registry.schedule_type(chosen).name == sampling_registry.AUTOMATIC
+    if automatic and (schedule.name == "uniform" or schedule.hidden):
+        return "Automatic"
+    return schedule.label
+
+
 def img2img_steps(steps: int, strength: float, fix_steps: bool) -> tuple[int, int]:
     """(schedule length, t_enc): A1111 runs the last t_enc + 1 steps of a schedule of that length."""
     if fix_steps:
@@ -122,8 +134,8 @@ def plan_pass(
         sigmas = sampling_registry.build_sigmas(sampler, schedule, length, table)[length - t_enc - 1 :]
     run = len(sigmas) - 1
     options, infotext = sampler_options(sampler, job, settings)
-    if not is_hires and (scheduler not in (None, "", "Automatic") or schedule.name != "uniform"):
-        infotext[key("scheduler")] = schedule.label
+    if not is_hires:
+        infotext[key("scheduler")] = schedule_label(runtime, sampler, schedule, scheduler)
     ensd = int(settings["eta_noise_seed_delta"] or 0)
     if ensd and sampler.uses_ensd:
         infotext[key("eta_noise_seed_delta")] = ensd

@@ -1,4 +1,8 @@
-"""Seeds of a request: -1 means random, image i of the request uses seed + i."""
+"""Seeds of a request: -1 means random, image i of the request uses seed + i.
+
+With variation seeds on (strength above 0) every image keeps the seed and image i uses variation seed
+subseed + i instead, as A1111 does, so a batch shows variations of one picture.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ def resolve_seed(seed: int | None) -> int:
     return int(seed)
 
 
-def all_seeds(seed: int, count: int) -> list[int]:
-    return [seed + i for i in range(count)]
+def all_seeds(seed: int, count: int, subseed_strength: float = 0.0) -> list[int]:
+    step = 1 if subseed_strength == 0 else 0
+    return [seed + i * step for i in range(count)]
 
 
 def all_subseeds(subseed: int, subseed_strength: float, seed_list: list[int]) -> list[int]:

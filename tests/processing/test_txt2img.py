@@ -51,6 +51,34 @@ def test_a_seed_gives_the_same_image_at_any_batch_position(runtime):
     assert np.abs(pixels(batch.samples[1]) - pixels(single)).max() <= 1
 
 
+def test_variation_seeds_keep_the_seed_across_a_batch(runtime):
+    # A1111: with subseed_strength > 0 every image of the job has the seed, variation seeds go up by one.
+    kw = dict(sampler_name="DPM++ 2M", subseed_strength=0.3)
+    batch = runtime.txt2img(job(seed=1234, subseed=777, batch_size=2, n_iter=2, **kw))
+    assert batch.seeds == [1234] * 4 and batch.subseeds == [777, 778, 779, 780]
+    single = runtime.txt2img(job(seed=1234, subseed=778, **kw)).images[0]
+    assert np.abs(pixels(batch.samples[1]) - pixels(single)).max() <= 1
+    third = batch.infotexts[batch.index_of_first_image + 2]
+    assert "Seed: 1234," in third and "Variation seed: 779," in third
+    plain = runtime.txt2img(job(seed=1234, batch_size=2, n_iter=2, subseed=777))
+    assert plain.seeds == [1234, 1235, 1236, 1237]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "scheduler", "written"),
+    [
+        ("Euler a", "Automatic", "Automatic"),  # no schedule of its own: A1111 writes "Automatic"
+        ("DDIM", "Automatic", "Automatic"),  # timestep spacing, a hidden type here
+        ("DPM++ 2M", "Automatic", "Karras"),  # the sampler's own schedule, by its label
+        ("Euler a", "Uniform", "Uniform"),
+        ("DDIM", "Karras", "Karras"),
+    ],
+)
+def test_schedule_type_is_written_as_a1111_writes_it(runtime, sampler, scheduler, written):
+    text = runtime.txt2img(job(sampler_name=sampler, scheduler=scheduler, steps=2)).infotexts[0]
+    assert f"Sampler: {sampler}, Schedule type: {written}, CFG scale" in text
+
+
 def test_random_seed_is_recorded(runtime):
     result = runtime.txt2img(job(seed=-1, n_iter=2))
     assert len(result.samples) == 2
