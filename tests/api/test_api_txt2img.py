@@ -27,6 +27,7 @@ def test_response_has_images_echoed_parameters_and_info_json(client):
     assert info["seed"] == 7 and info["all_seeds"] == [7]
     assert info["prompt"] == "a red circle" and info["negative_prompt"] == "blurry"
     assert info["index_of_first_image"] == 0
+    assert info["version"] and f"Version: {info['version']}" in info["infotexts"][0]
     # The PNG carries its infotext as A1111's API returns it.
     text, _ = read_info_from_image(image)
     assert text == info["infotexts"][0] and "Seed: 7" in text
