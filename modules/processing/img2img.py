@@ -25,6 +25,7 @@ from modules.processing.job import (
     RESIZE_MODES,
     GenerationJob,
     GenerationResult,
+    MaskedContent,
 )
 from modules.processing.job import infotext_key as key
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
@@ -69,7 +70,9 @@ def prepare(job: GenerationJob, image: Image.Image) -> PreparedImage:
         crop_mask = imageops.resize_image(
             job.resize_mode, mask.convert("RGB"), job.width, job.height
         ).convert("L")
-    if job.inpainting_fill == 0:
+    if job.inpainting_fill != MaskedContent.ORIGINAL:
+        # A1111 fills for "latent noise"/"latent nothing" too: their latents replace only the rounded
+        # latent mask, and the VAE (and a 9-channel model's masked image) see the filled pixels.
         crop = imageops.fill_masked(crop, crop_mask)
     return PreparedImage(crop, original=image, mask=crop_mask, overlay_mask=mask, region=region)
 
