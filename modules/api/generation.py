@@ -24,6 +24,7 @@ from modules.api.models import (
 from modules.fields import FieldError
 from modules.infotext import infotext_to_settings, parse_infotext
 from modules.processing.job import JOB_FIELDS, GenerationJob, GenerationResult
+from modules.processing.pipeline import VERSION
 from modules.sampling.registry import AUTOMATIC
 
 # Settings A1111 never lets the API change (its restrict_api options): where files are written.
@@ -260,6 +261,7 @@ def info_json(job: GenerationJob, result: GenerationResult) -> str:
         "styles": list(job.styles),
         "job_timestamp": dt.datetime.now().strftime("%Y%m%d%H%M%S"),
         "is_using_inpainting_conditioning": False,
+        "version": VERSION,  # A1111 gives its program version; ours is the one the parameters text says
     }
     for key, value in defaults.items():
         info.setdefault(key, value)

@@ -499,6 +499,9 @@ class GenerationJob:
         a ValueError (FieldError) names the first field that is wrong and what it accepts."""
         for name, spec in JOB_FIELDS.items():
             setattr(self, name, spec.check(getattr(self, name), resolvers))
+        # A1111 samples latents of side // 8, so a side that is not a multiple of 8 comes out rounded
+        # down; the job is rounded here so that the parameters text and info say the size made.
+        self.width, self.height = self.width // 8 * 8, self.height // 8 * 8
 
 
 JOB_FIELDS = fields_of(GenerationJob)

@@ -19,7 +19,18 @@ from PIL import Image
 from modules import paths
 from modules.extensions.loader import Extension
 from modules.runtime import Runtime
-from modules.ui import extensions, extra_networks, extras, img2img, merger, pnginfo, settings, topbar, txt2img
+from modules.ui import (
+    extensions,
+    extra_networks,
+    extras,
+    icons,
+    img2img,
+    merger,
+    pnginfo,
+    settings,
+    topbar,
+    txt2img,
+)
 from modules.ui.generation import PRIVATE, Session, UiContext, paste_outputs, paste_updates, wire_styles
 from modules.ui.results import gallery_paths, pick
 from modules.ui.tokens import TokenCounter
@@ -184,7 +195,7 @@ def head_html(theme_name: str = "dark", extension_list: Iterable[Extension] = ()
     not load anything from another host."""
     scripts = sorted((paths.ROOT / "javascript").glob("*.js"))
     scripts += [js for ext in extension_list if ext.enabled for js in ext.javascript]
-    settings_js = f"<script>window.sdwebuiTheme = {json.dumps(theme_name)};</script>"
+    settings_js = f"<script>window.sdwebuiTheme = {json.dumps(theme_name)};</script>" + icons.hints_script()
     return settings_js + "".join(f"<script>{Path(s).read_text(encoding='utf-8')}</script>" for s in scripts)
 
 
@@ -192,7 +203,7 @@ def css(extension_list: Iterable[Extension] = ()) -> str:
     """style.css, then each enabled extension's style.css, so an extension can override ours."""
     sheets = [paths.ROOT / "style.css"]
     sheets += [ext.stylesheet for ext in extension_list if ext.enabled and ext.stylesheet]
-    own = [sheets[0].read_text(encoding="utf-8"), extra_networks.CSS]
+    own = [sheets[0].read_text(encoding="utf-8"), extra_networks.CSS, icons.css()]
     return "\n".join(own + [sheet.read_text(encoding="utf-8") for sheet in sheets[1:]])
 
 

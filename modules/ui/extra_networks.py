@@ -19,6 +19,7 @@ import gradio as gr
 from PIL import Image, ImageDraw
 
 from modules.runtime import Runtime
+from modules.ui import icons
 
 MULTIPLIER_KEY = "extra_networks_default_multiplier"
 SEPARATOR = " "  # A1111's default "extra_networks_add_text_separator"
@@ -180,7 +181,7 @@ def build(runtime: Runtime, tab: str) -> ExtraNetworksPanel:
                     )
                     # Inside the Tab: a State directly in Tabs would show up as one more tab.
                     card_tabs.append(CardTab(page, gallery, gr.State([])))
-        refresh = gr.Button("Refresh", elem_id=f"{tab}_extra_refresh", size="sm")
+        refresh = icons.button("refresh", f"{tab}_extra_refresh", "Refresh", size="sm")
     return ExtraNetworksPanel(panel, card_tabs, refresh, gr.State(False))
 
 

@@ -20,7 +20,7 @@ from modules import infotext as infotext_format
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.runtime import Runtime
 from modules.styles import PromptStyle, StyleDatabase
-from modules.ui import choices, extra_networks, results, scripts
+from modules.ui import choices, extra_networks, icons, results, scripts
 from modules.ui.form import JobForm
 from modules.ui.progress import follow
 from modules.ui.scripts import ScriptControls
@@ -99,17 +99,27 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
                 placeholder="Negative prompt (press Ctrl+Enter to generate)",
             )
         with gr.Column(scale=1, min_width=180, elem_id=f"{tab}_actions_column"):
-            generate = gr.Button("Generate", variant="primary", elem_id=f"{tab}_generate")
+            generate = gr.Button(
+                "Generate",
+                variant="primary",
+                elem_id=f"{tab}_generate",
+                elem_classes=icons.classes("generate"),
+            )
             extra_networks = gr.Button("Show/hide extra networks", elem_id=f"{tab}_extra_networks", size="sm")
             with gr.Row():
-                interrupt = gr.Button("Interrupt", elem_id=f"{tab}_interrupt", visible=False)
-                skip = gr.Button("Skip", elem_id=f"{tab}_skip", visible=False)
-            with gr.Row(elem_id=f"{tab}_tools"):
-                paste = gr.Button("↙️", elem_id=f"{tab}_paste", min_width=40, elem_classes="tool")
-                apply_styles = gr.Button(
-                    "📋", elem_id=f"{tab}_style_apply", min_width=40, elem_classes="tool"
+                interrupt = gr.Button(
+                    "Interrupt",
+                    elem_id=f"{tab}_interrupt",
+                    visible=False,
+                    elem_classes=icons.classes("interrupt"),
                 )
-                save_style = gr.Button("💾", elem_id=f"{tab}_style_create", min_width=40, elem_classes="tool")
+                skip = gr.Button(
+                    "Skip", elem_id=f"{tab}_skip", visible=False, elem_classes=icons.classes("skip")
+                )
+            with gr.Row(elem_id=f"{tab}_tools"):
+                paste = icons.button("paste", f"{tab}_paste", elem_classes=["tool"])
+                apply_styles = icons.button("style_apply", f"{tab}_style_apply", elem_classes=["tool"])
+                save_style = icons.button("style_save", f"{tab}_style_create", elem_classes=["tool"])
             styles = gr.Dropdown(
                 label="Styles",
                 choices=list(ctx.styles.styles),
@@ -147,7 +157,7 @@ def size_controls(tab: str, form: JobForm) -> None:
         with gr.Column(scale=4):
             width = form.control("width", tab)
             height = form.control("height", tab)
-        swap = gr.Button("⇅", elem_id=f"{tab}_res_switch_btn", scale=0, min_width=40)
+        swap = icons.button("swap_size", f"{tab}_res_switch_btn", scale=0)
         with gr.Column(scale=2):
             form.control("n_iter", tab)
             form.control("batch_size", tab)
@@ -158,14 +168,14 @@ def seed_controls(tab: str, form: JobForm) -> tuple[gr.Button, gr.Button]:
     """Seed row and "Extra seed options"; returns the reuse buttons (the tab knows the last seeds)."""
     with gr.Row(elem_id=f"{tab}_seed_row"):
         seed = form.control("seed", tab, scale=4)
-        random_seed = gr.Button("🎲️", elem_id=f"{tab}_random_seed", scale=0, min_width=40)
-        reuse_seed = gr.Button("♻️", elem_id=f"{tab}_reuse_seed", scale=0, min_width=40)
+        random_seed = icons.button("random_seed", f"{tab}_random_seed", scale=0)
+        reuse_seed = icons.button("reuse_seed", f"{tab}_reuse_seed", scale=0)
     random_seed.click(lambda: -1, None, seed, **PRIVATE)
     with gr.Accordion("Extra seed options", open=False, elem_id=f"{tab}_subseed_show"):
         with gr.Row():
             subseed = form.control("subseed", tab)
-            random_subseed = gr.Button("🎲️", elem_id=f"{tab}_random_subseed", scale=0, min_width=40)
-            reuse_subseed = gr.Button("♻️", elem_id=f"{tab}_reuse_subseed", scale=0, min_width=40)
+            random_subseed = icons.button("random_seed", f"{tab}_random_subseed", scale=0)
+            reuse_subseed = icons.button("reuse_seed", f"{tab}_reuse_subseed", scale=0)
             form.control("subseed_strength", tab)
         with gr.Row():
             form.control("seed_resize_from_w", tab)
@@ -308,7 +318,7 @@ def api_signature(count: int, optional: int) -> inspect.Signature:
 
 
 def wire_seed_reuse(res: results.Results, form: JobForm, buttons: tuple[gr.Button, gr.Button]) -> None:
-    """♻️ puts the selected image's seed (or variation seed) back into the box."""
+    """The reuse-seed button puts the selected image's seed (or variation seed) back into the box."""
     for button, field_name, key in ((buttons[0], "seed", "seeds"), (buttons[1], "subseed", "subseeds")):
         button.click(
             lambda generation, index, k=key: (
@@ -365,7 +375,7 @@ def paste_updates(ctx: UiContext, form: JobForm, text: str) -> list[Any]:
 
 
 def wire_paste(ctx: UiContext, toprow: Toprow, form: JobForm) -> None:
-    """↙️: parse the parameters text in the prompt box into every field; an empty box takes the last
+    """The read-parameters button: parse the parameters text in the prompt box into every field; an empty box takes the last
     generation's parameters (A1111 reads its params.txt then)."""
 
     def on_paste(prompt: str) -> list[Any]:
@@ -379,10 +389,11 @@ def wire_paste(ctx: UiContext, toprow: Toprow, form: JobForm) -> None:
 
 
 def wire_styles(ctx: UiContext, toprow: Toprow) -> None:
-    """📋 merges the selected styles into the prompt boxes; 💾 saves the prompts as a new style."""
+    """Apply styles merges the selected styles into the prompt boxes; save style saves the prompts as a
+    new style."""
 
     def apply(prompt: str, negative: str, names: list[str]) -> tuple[str, str, list[str]]:
-        # A1111's 📋 strips comments too when "Enable comments" is on.
+        # A1111's apply-styles button strips comments too when "Enable comments" is on.
         comments = bool(ctx.runtime.options.get("enable_prompt_comments"))
         return (
             ctx.styles.apply_styles_to_prompt(prompt, names, comments=comments),

@@ -24,6 +24,7 @@ from modules import images as image_files
 from modules import infotext as infotext_format
 from modules import output_paths
 from modules.runtime import Runtime
+from modules.ui import icons
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -78,12 +79,12 @@ def build(runtime: Runtime, tab: str) -> Results:
         object_fit="contain",
     )
     with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes="image-buttons"):
-        open_folder = gr.Button("📂", elem_id=f"{tab}_open_folder", visible=is_local(runtime), min_width=40)
-        save = gr.Button("Save", elem_id=f"save_{tab}", min_width=40)
-        zip_button = gr.Button("Zip", elem_id=f"save_zip_{tab}", min_width=40)
-        send_img2img = gr.Button("🖼️ img2img", elem_id=f"{tab}_send_to_img2img", min_width=40)
-        send_inpaint = gr.Button("🎨️ inpaint", elem_id=f"{tab}_send_to_inpaint", min_width=40)
-        send_extras = gr.Button("📐 extras", elem_id=f"{tab}_send_to_extras", min_width=40)
+        open_folder = icons.button("open_folder", f"{tab}_open_folder", visible=is_local(runtime))
+        save = icons.button("save", f"save_{tab}", "Save")
+        zip_button = icons.button("zip", f"save_zip_{tab}", "Zip")
+        send_img2img = icons.button("send_img2img", f"{tab}_send_to_img2img", "img2img")
+        send_inpaint = icons.button("send_inpaint", f"{tab}_send_to_inpaint", "inpaint")
+        send_extras = icons.button("send_extras", f"{tab}_send_to_extras", "extras")
     download = gr.File(
         None, file_count="multiple", interactive=False, visible=False, elem_id=f"download_files_{tab}"
     )

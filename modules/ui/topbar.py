@@ -13,6 +13,7 @@ import gradio as gr
 
 from modules.models.vae import AUTOMATIC, NONE
 from modules.runtime import Runtime
+from modules.ui import icons
 
 KEYS = ("sd_model_checkpoint", "sd_vae", "CLIP_stop_at_last_layers")
 
@@ -50,7 +51,7 @@ def build(runtime: Runtime) -> TopBar:
             elem_id="setting_sd_model_checkpoint",
             scale=3,
         )
-        refresh = gr.Button("🔄", elem_id="refresh_sd_model_checkpoint", scale=0, min_width=40)
+        refresh = icons.button("refresh", "refresh_sd_model_checkpoint", scale=0)
         vae = gr.Dropdown(
             label="SD VAE",
             choices=vae_choices(runtime),

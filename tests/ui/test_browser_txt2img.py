@@ -6,7 +6,7 @@ import io
 import re
 
 import pytest
-from PIL import Image, ImageStat
+from PIL import Image, ImageChops, ImageStat
 
 from tests.ui.browser import (
     LOCAL,
@@ -83,6 +83,65 @@ def test_ctrl_enter_generates(page):
     page.locator("#txt2img_prompt textarea").press("Control+Enter")
     info = wait_for_result(page, "txt2img", "Seed: 7,")
     assert info.startswith("a blue square")
+
+
+ICON_BUTTONS = {
+    "txt2img_paste": "Read generation parameters",
+    "txt2img_style_apply": "Apply styles",
+    "txt2img_style_create": "Save style",
+    "txt2img_res_switch_btn": "Swap width and height",
+    "txt2img_random_seed": "Random seed",
+    "txt2img_reuse_seed": "Reuse seed",
+    "refresh_sd_model_checkpoint": "Refresh",
+    "txt2img_open_folder": "Open images folder",
+}
+
+
+def button_pixels(locator) -> Image.Image:
+    return Image.open(io.BytesIO(locator.screenshot())).convert("L")
+
+
+def test_icon_buttons_have_tooltips_names_and_visible_icons(page):
+    """Each icon button says what it does on hover (title) and to a screen reader (aria-label), and
+    draws an icon of its own: no emoji font here, where emoji labels were identical empty boxes."""
+    pictures = {}
+    for elem_id, name in ICON_BUTTONS.items():
+        button = page.locator(f"#{elem_id}")
+        page.wait_for_function(
+            "id => document.getElementById(id)?.getAttribute('aria-label')", arg=elem_id, timeout=10_000
+        )
+        assert button.get_attribute("aria-label") == name
+        assert len(button.get_attribute("title") or "") > len(name) - 5
+        assert page.get_by_role("button", name=name, exact=True).first.is_visible()
+        pic = button_pixels(button)
+        # The middle of the button (the icon) has ink: a dark picture with light strokes.
+        w, h = pic.size
+        middle = pic.crop((w // 4, h // 4, w * 3 // 4, h * 3 // 4))
+        assert ImageStat.Stat(middle).stddev[0] > 20, elem_id
+        pictures[elem_id] = middle.resize((24, 24))
+    # Every icon differs from every other (empty boxes would all look the same).
+    ids = list(pictures)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            diff = ImageStat.Stat(ImageChops.difference(pictures[a], pictures[b])).mean[0]
+            assert diff > 4, (a, b, diff)
+    # A labelled button keeps its text and gets the longer name.
+    send = page.locator("#txt2img_send_to_img2img")
+    assert send.inner_text().strip() == "img2img"
+    assert send.get_attribute("aria-label") == "Send to img2img"
+    assert "img2img tab" in send.get_attribute("title")
+    shot(page, "txt2img-icons")
+
+
+def test_hints_reach_buttons_rendered_later(page):
+    """img2img's buttons, drawn when its tab opens, get their hints too."""
+    page.get_by_role("tab", name="img2img").click()
+    page.wait_for_function(
+        "document.getElementById('img2img_random_seed')?.getAttribute('aria-label') === 'Random seed'",
+        timeout=10_000,
+    )
+    assert "random seed" in page.locator("#img2img_random_seed").get_attribute("title")
+    page.get_by_role("tab", name="txt2img").click()
 
 
 def test_interrupt_stops_a_long_run_early(page):
