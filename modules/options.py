@@ -106,6 +106,13 @@ def _builtin_options() -> list[OptionInfo]:
         o("save_images_add_number", True, "Add number to filename when saving", "saving-images", "checkbox"),
         o("grid_save", True, "Always save all generated image grids", "saving-images", "checkbox"),
         o(
+            "grid_only_if_multiple",
+            True,
+            "Do not save grids consisting of one picture",
+            "saving-images",
+            "checkbox",
+        ),
+        o(
             "enable_pnginfo",
             True,
             "Save text information about generation parameters as chunks to png files",

@@ -191,8 +191,11 @@ def _shown_scripts(runtime: Runtime, is_img2img: bool) -> list[Any]:
 
 
 def extensions(runtime: Runtime) -> list[dict[str, Any]]:
-    """Installed extensions in load order, enabled as the user and the command-line flags chose."""
-    from modules.extensions import loader, startup
+    """Installed git clones in load order, enabled as the user and the command-line flags chose.
+
+    As in A1111, only extensions with a git remote are listed (built-ins and plain folders have none),
+    so that every field has the string or integer type A1111's schema gives it."""
+    from modules.extensions import loader, manage, startup
 
     args = runtime.args
     found = loader.discover(
@@ -202,16 +205,17 @@ def extensions(runtime: Runtime) -> list[dict[str, Any]]:
     )
     result = []
     for extension in found:
-        # Built-ins live inside the app's own repository: its commit is not theirs.
-        commit = None if extension.builtin else extension.version()
+        info = manage.describe(extension)
+        if extension.builtin or info.remote is None:
+            continue
         result.append(
             {
-                "name": extension.name,
-                "remote": None,
-                "branch": None,
-                "commit_hash": commit,
-                "version": commit,
-                "commit_date": None,
+                "name": info.name,
+                "remote": info.remote,
+                "branch": info.branch or "",
+                "commit_hash": info.version or "",
+                "version": info.version or "",
+                "commit_date": info.commit_date or 0,
                 "enabled": extension.enabled,
             }
         )

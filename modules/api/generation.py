@@ -24,6 +24,7 @@ from modules.api.models import (
 from modules.fields import FieldError
 from modules.infotext import infotext_to_settings, parse_infotext
 from modules.processing.job import JOB_FIELDS, GenerationJob, GenerationResult
+from modules.processing.pipeline import VERSION
 from modules.sampling.registry import AUTOMATIC
 
 # Settings A1111 never lets the API change (its restrict_api options): where files are written.
@@ -208,7 +209,9 @@ def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> Gene
         codec.decode_image(data, f"init_images[{index}]", limit)
         for index, data in enumerate(request.init_images)
     ]
-    values["mask"] = codec.decode_image(request.mask, "mask", limit) if request.mask else None
+    for name in ("mask", "latent_mask"):  # A1111 passes latent_mask on undecoded; we read it as a mask
+        data = getattr(request, name)
+        values[name] = codec.decode_image(data, name, limit) if data else None
     # A1111's mask_blur sets both blur directions; without it they default to 4 each.
     values["mask_blur"] = request.mask_blur if request.mask_blur is not None else request.mask_blur_x
     return _validated(runtime, GenerationJob(**values))
@@ -258,6 +261,7 @@ def info_json(job: GenerationJob, result: GenerationResult) -> str:
         "styles": list(job.styles),
         "job_timestamp": dt.datetime.now().strftime("%Y%m%d%H%M%S"),
         "is_using_inpainting_conditioning": False,
+        "version": VERSION,  # A1111 gives its program version; ours is the one the parameters text says
     }
     for key, value in defaults.items():
         info.setdefault(key, value)

@@ -303,9 +303,9 @@ class ScriptInfo(BaseModel):
 
 class ExtensionItem(BaseModel):
     name: str
-    remote: str | None
-    branch: str | None
-    commit_hash: str | None
-    version: str | None
-    commit_date: int | None
+    remote: str
+    branch: str
+    commit_hash: str
+    version: str
+    commit_date: int
     enabled: bool

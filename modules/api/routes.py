@@ -161,7 +161,7 @@ class SdApi:
             # A1111 leaves such overrides in place after the request; we store them as settings.
             self.runtime.options.update(job.override_settings)
         settings = self.runtime.options.snapshot(job.override_settings)
-        # With several images, processing puts their grid first, as A1111's API returns them.
+        # A grid, when the job made one (only when saving, as A1111), comes first.
         encoded = (
             generation.encode_images(result.images, result.infotexts, settings) if request.send_images else []
         )

@@ -45,6 +45,7 @@ class InstalledExtension:
     version: str | None  # short commit of a git clone
     remote: str | None  # origin URL of a git clone
     branch: str | None
+    commit_date: int | None = None  # of HEAD, seconds since the epoch
 
 
 @dataclass
@@ -110,10 +111,12 @@ def list_extensions(
     """Every extension folder in load order, with what git knows about it."""
     disabled = set(disabled_names(runtime))
     found = loader.discover(disabled, dirs=((builtin_dir, True), (user_dir, False)))
-    return [_describe(ext) for ext in found]
+    return [describe(ext) for ext in found]
 
 
-def _describe(ext: loader.Extension) -> InstalledExtension:
+def describe(ext: loader.Extension) -> InstalledExtension:
+    """An extension with what git knows about its own folder (nothing for a plain folder)."""
+    date = _git_out(ext.path, "log", "-1", "--format=%ct")
     return InstalledExtension(
         name=ext.name,
         path=ext.path,
@@ -122,6 +125,7 @@ def _describe(ext: loader.Extension) -> InstalledExtension:
         version=_git_out(ext.path, "rev-parse", "--short", "HEAD"),
         remote=_git_out(ext.path, "config", "--get", "remote.origin.url"),
         branch=_git_out(ext.path, "rev-parse", "--abbrev-ref", "HEAD"),
+        commit_date=int(date) if date and date.isdigit() else None,
     )
 
 
@@ -171,7 +175,7 @@ def install(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return _describe(loader.read_extension(target, builtin=False))
+    return describe(loader.read_extension(target, builtin=False))
 
 
 def _name_from_source(source: str) -> str:
@@ -226,7 +230,7 @@ def update(
     if ext.version is None:
         raise ExtensionManageError(f"extension {name!r} is not a git clone; it cannot be updated")
     _git(ext.path, "pull", "--ff-only", "--quiet")
-    return _describe(loader.read_extension(ext.path, builtin=ext.builtin))
+    return describe(loader.read_extension(ext.path, builtin=ext.builtin))
 
 
 # ----- git ---------------------------------------------------------------------------------------------------

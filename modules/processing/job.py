@@ -392,6 +392,9 @@ class GenerationJob:
     # img2img / inpainting
     init_images: list[Any] = declare([], modes=IMG2IMG, api=False, section="img2img")  # PIL images
     mask: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="inpaint")
+    # A1111's latent_mask: a mask for the latents and "fill" only (scripts: outpainting mk2's sharper one);
+    # the paste-back and a 9-channel model's conditioning keep ``mask``. White = repaint, not blurred.
+    latent_mask: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="inpaint")
     resize_mode: ResizeMode = declare(
         ResizeMode.JUST_RESIZE,
         modes=IMG2IMG,
@@ -496,6 +499,9 @@ class GenerationJob:
         a ValueError (FieldError) names the first field that is wrong and what it accepts."""
         for name, spec in JOB_FIELDS.items():
             setattr(self, name, spec.check(getattr(self, name), resolvers))
+        # A1111 samples latents of side // 8, so a side that is not a multiple of 8 comes out rounded
+        # down; the job is rounded here so that the parameters text and info say the size made.
+        self.width, self.height = self.width // 8 * 8, self.height // 8 * 8
 
 
 JOB_FIELDS = fields_of(GenerationJob)

@@ -347,15 +347,19 @@ def run_batches(
 
 
 def add_grid(runtime: Runtime, plan: JobPlan, result: GenerationResult) -> None:
-    """Several images: make a grid, save it (grids folder) and show it first, as users expect."""
+    """Several images: make a grid, save it (grids folder) and show it first, as users expect.
+
+    As in A1111, a job that does not save its grid gets none at all (the API's save_images: false),
+    and one image gets a grid only with "Do not save grids consisting of one picture" off."""
     settings, job = plan.settings, plan.job
-    if len(result.images) < 2 or not (settings["return_grid"] or settings["grid_save"]):
+    one_image = len(result.images) < 2 and settings["grid_only_if_multiple"]
+    if job.do_not_save_grid or one_image or not (settings["return_grid"] or settings["grid_save"]):
         return
     from modules import images as image_files
 
     grid = image_files.image_grid(result.images, batch_size=job.batch_size)
     text = result.infotexts[0]
-    if settings["grid_save"] and not job.do_not_save_grid:
+    if settings["grid_save"]:
         folder = runtime.paths.outputs_dir / f"{plan.mode}-grids"
         image_files.save_image(
             grid,

@@ -46,6 +46,12 @@ def test_txt2img_and_png_info(api):
     assert png.json["parameters"]["Negative prompt"] == "blue"
 
 
+def test_batch_result_image_is_the_first_picture_not_a_grid(api):
+    result = api.txt2img(prompt="a red circle", batch_size=2, **SMALL)
+    assert len(result.images) == 2 and result.image.size == (64, 64)
+    assert result.info["index_of_first_image"] == 0
+
+
 def test_img2img_with_mask(api):
     mask = Image.new("L", (64, 64), 0)
     mask.paste(255, (16, 16, 48, 48))

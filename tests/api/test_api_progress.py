@@ -85,7 +85,7 @@ def test_skip_ends_only_the_current_batch(client):
     assert state["job_no"] == 1 and not state["skipped"]  # the second batch runs: skip is not interrupt
     client.post(f"{API}/interrupt")
     thread.join(timeout=60)
-    assert len(results[0].json()["images"]) == 3  # grid + one image per batch
+    assert len(results[0].json()["images"]) == 2  # one image per batch (no grid: save_images is false)
 
 
 def test_second_request_waits_for_the_queue(client, runtime):

@@ -172,9 +172,33 @@ def test_embeddings_loaded(client, runtime):
 def test_cmd_flags_scripts_extensions_memory(client, runtime):
     flags = client.get(f"{API}/cmd-flags").json()
     assert flags["data_dir"] == str(runtime.paths.data_dir) and flags["nowebui"] is False
-    assert isinstance(client.get(f"{API}/extensions").json(), list)
+    assert client.get(f"{API}/extensions").json() == []  # built-ins have no git remote: not listed
     memory = client.get(f"{API}/memory").json()
     assert memory["ram"]["total"] > memory["ram"]["used"] > 0
     assert "error" in memory["cuda"] or memory["cuda"]["system"]["total"] > 0
     for path in ("refresh-vae", "refresh-loras"):
         assert client.post(f"{API}/{path}").status_code == 200
+
+
+def test_extensions_lists_git_clones_with_a1111_types(client, runtime, tmp_path, monkeypatch):
+    import subprocess
+
+    from modules.extensions import loader
+
+    user = tmp_path / "extensions"
+    clone, plain = user / "sd-clone", user / "plain-folder"
+    for folder in (clone, plain):
+        (folder / "scripts").mkdir(parents=True)
+    git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(clone)], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "https://example.invalid/sd-clone.git"], check=True)
+    real = loader.discover
+    monkeypatch.setattr(
+        loader, "discover", lambda *a, **k: real(*a, **k, dirs=((loader.BUILTIN_DIR, True), (user, False)))
+    )
+    (item,) = client.get(f"{API}/extensions").json()
+    assert item["name"] == "sd-clone" and item["remote"] == "https://example.invalid/sd-clone.git"
+    assert item["branch"] == "main" and item["enabled"] is True
+    assert len(item["commit_hash"]) >= 7 and item["version"] == item["commit_hash"]
+    assert isinstance(item["commit_date"], int) and item["commit_date"] > 0

@@ -27,6 +27,7 @@ def test_response_has_images_echoed_parameters_and_info_json(client):
     assert info["seed"] == 7 and info["all_seeds"] == [7]
     assert info["prompt"] == "a red circle" and info["negative_prompt"] == "blurry"
     assert info["index_of_first_image"] == 0
+    assert info["version"] and f"Version: {info['version']}" in info["infotexts"][0]
     # The PNG carries its infotext as A1111's API returns it.
     text, _ = read_info_from_image(image)
     assert text == info["infotexts"][0] and "Seed: 7" in text
@@ -64,8 +65,17 @@ def test_sampler_names_aliases_and_combined_schedule(client):
     assert "Schedule type: Karras" in json.loads(response.json()["info"])["infotexts"][0]
 
 
-def test_batch_returns_grid_first_then_images(client):
+def test_batch_returns_only_its_images_when_not_saving(client):
+    # A1111: save_images false (the default) means do_not_save_grid, and then no grid is made at all.
     body = post(client, batch_size=2, n_iter=2).json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 4 and info["index_of_first_image"] == 0
+    assert len(info["infotexts"]) == 4 and info["all_seeds"] == [7, 8, 9, 10]
+    assert all(decode(data).size == (64, 64) for data in body["images"])
+
+
+def test_saving_batch_returns_grid_first_then_images(client):
+    body = post(client, batch_size=2, n_iter=2, save_images=True).json()
     info = json.loads(body["info"])
     assert len(body["images"]) == 5
     assert info["index_of_first_image"] == 1
@@ -77,7 +87,7 @@ def test_batch_returns_grid_first_then_images(client):
 
 def test_grid_is_left_out_when_return_grid_is_off(client, runtime):
     runtime.options.set("return_grid", False)
-    body = post(client, batch_size=2).json()
+    body = post(client, batch_size=2, save_images=True).json()
     assert len(body["images"]) == 2
     assert json.loads(body["info"])["index_of_first_image"] == 0
 

@@ -79,6 +79,13 @@ def test_schedule_type_is_written_as_a1111_writes_it(runtime, sampler, scheduler
     assert f"Sampler: {sampler}, Schedule type: {written}, CFG scale" in text
 
 
+def test_a_side_not_a_multiple_of_8_is_rounded_down_and_written_as_made(runtime):
+    result = runtime.txt2img(job(width=63, height=71))
+    assert result.images[0].size == (56, 64)
+    assert "Size: 56x64," in result.infotexts[0]
+    assert (result.parameters["width"], result.parameters["height"]) == (56, 64)
+
+
 def test_random_seed_is_recorded(runtime):
     result = runtime.txt2img(job(seed=-1, n_iter=2))
     assert len(result.samples) == 2
