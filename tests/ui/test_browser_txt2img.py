@@ -144,24 +144,6 @@ def test_hints_reach_buttons_rendered_later(page):
     page.get_by_role("tab", name="txt2img").click()
 
 
-def test_interrupt_stops_a_long_run_early(page):
-    type_prompt(page, "txt2img", "a long run")
-    small_job(page, steps=150, size=256, seed=5)
-    page.click("#txt2img_generate")
-    page.wait_for_selector("#txt2img_interrupt", state="visible")
-    # Wait until sampling really runs (the bar names a step) and the live preview shows.
-    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
-    bar = page.inner_text("#txt2img_progress")
-    step = int(re.search(r"step (\d+)/150", bar).group(1))
-    shot(page, "txt2img-progress")
-    page.click("#txt2img_interrupt")
-    info = wait_for_result(page, "txt2img", "Seed: 5,", timeout=60_000)
-    assert step < 150
-    assert "Steps: 150" in info
-    assert page.locator("#txt2img_generate").is_visible()
-    assert not page.locator("#txt2img_interrupt").is_visible()
-
-
 COUNT_CLICKS = """ids => { const first = !window.clicks; window.clicks = {};
   if (first) document.addEventListener('click', e => { const b = e.target.closest('button');
     if (b && ids.includes(b.id)) window.clicks[b.id] = (window.clicks[b.id] || 0) + 1; }, true); }"""
@@ -224,6 +206,24 @@ def test_alt_enter_skips_the_current_image_and_goes_on(page):
     wait_for_result(page, "txt2img", "Seed: 22,", timeout=60_000)
     assert gallery_count(page) == 3  # the skipped image, the interrupted one and their grid
     set_number(page, "txt2img_batch_count", 1)
+
+
+def test_interrupt_stops_a_long_run_early(page):
+    type_prompt(page, "txt2img", "a long run")
+    small_job(page, steps=150, size=256, seed=5)
+    page.click("#txt2img_generate")
+    page.wait_for_selector("#txt2img_interrupt", state="visible")
+    # Wait until sampling really runs (the bar names a step) and the live preview shows.
+    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
+    bar = page.inner_text("#txt2img_progress")
+    step = int(re.search(r"step (\d+)/150", bar).group(1))
+    shot(page, "txt2img-progress")
+    page.click("#txt2img_interrupt")
+    info = wait_for_result(page, "txt2img", "Seed: 5,", timeout=60_000)
+    assert step < 150
+    assert "Steps: 150" in info
+    assert page.locator("#txt2img_generate").is_visible()
+    assert not page.locator("#txt2img_interrupt").is_visible()
 
 
 PASTED = (
