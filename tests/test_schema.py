@@ -246,7 +246,11 @@ def test_api_request_models_are_derived_from_the_job_declaration():
     for name, spec in JOB_FIELDS.items():
         for model, mode in ((txt2img, "txt2img"), (img2img, "img2img")):
             present = spec.api and mode in spec.modes
-            declared_by_the_api = name in ("init_images", "mask")  # base64 texts there, images here
+            declared_by_the_api = name in (
+                "init_images",
+                "mask",
+                "latent_mask",
+            )  # base64 texts there, images here
             assert (name in model.model_fields) == present or declared_by_the_api, (name, mode)
             if present:
                 default = model.model_fields[name].get_default(call_default_factory=True)

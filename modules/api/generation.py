@@ -209,7 +209,9 @@ def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> Gene
         codec.decode_image(data, f"init_images[{index}]", limit)
         for index, data in enumerate(request.init_images)
     ]
-    values["mask"] = codec.decode_image(request.mask, "mask", limit) if request.mask else None
+    for name in ("mask", "latent_mask"):  # A1111 passes latent_mask on undecoded; we read it as a mask
+        data = getattr(request, name)
+        values[name] = codec.decode_image(data, name, limit) if data else None
     # A1111's mask_blur sets both blur directions; without it they default to 4 each.
     values["mask_blur"] = request.mask_blur if request.mask_blur is not None else request.mask_blur_x
     return _validated(runtime, GenerationJob(**values))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+from scipy import ndimage
 
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -60,13 +61,34 @@ def _resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image
 
 
 def prepare_mask(mask: Image.Image, invert: bool, blur: int) -> Image.Image:
-    """L-mode mask, white = repaint; optionally inverted ("Inpaint not masked") and Gaussian-blurred."""
+    """L-mode mask, white = repaint; optionally inverted ("Inpaint not masked") and blurred."""
     mask = mask.convert("L")
     if invert:
         mask = ImageOps.invert(mask)
-    if blur > 0:
-        mask = mask.filter(ImageFilter.GaussianBlur(blur))
-    return mask
+    return blur_mask(mask, blur) if blur > 0 else mask
+
+
+def blur_mask(mask: Image.Image, blur: int) -> Image.Image:
+    """A1111's mask blur: a Gaussian of sigma ``blur`` cut at 2.5 sigma (kernel 2*int(2.5*blur+0.5)+1),
+    across then down, each pass rounded to 8 bits, edges mirrored without repeating the edge pixel (as
+    OpenCV's GaussianBlur, which A1111 uses; PIL's box-blur approximation differs by up to 5 levels at
+    blur 4, 19 at blur 16)."""
+    size = 2 * int(2.5 * blur + 0.5) + 1
+    offsets = np.arange(size) - (size - 1) / 2
+    kernel = np.exp(-(offsets**2) / (2 * blur**2))
+    kernel /= kernel.sum()
+    pixels = np.asarray(mask.convert("L"), dtype=np.float64)
+    for axis in (1, 0):
+        pixels = np.clip(np.rint(ndimage.correlate1d(pixels, kernel, axis=axis, mode="mirror")), 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8), "L")
+
+
+def double_mask(mask: Image.Image) -> Image.Image:
+    """The mask the whole-picture result is pasted back with: A1111 doubles the blurred mask (clipped at
+    255), so the blur's edge (about half) is already all new pixels and the blur fades only outward,
+    into the kept area, instead of showing half the original at the painted edge."""
+    doubled = np.clip(np.asarray(mask.convert("L"), dtype=np.float32) * 2, 0, 255)
+    return Image.fromarray(doubled.astype(np.uint8), "L")
 
 
 def masked_region(mask: Image.Image, padding: int) -> tuple[int, int, int, int] | None:
@@ -86,29 +108,26 @@ def masked_region(mask: Image.Image, padding: int) -> tuple[int, int, int, int] 
 def expand_region_to_ratio(
     region: tuple[int, int, int, int], width: int, height: int, image_width: int, image_height: int
 ) -> tuple[int, int, int, int]:
-    """Grow a crop region so it has the target's aspect ratio, staying inside the image where possible."""
+    """Grow a crop region to the target's aspect ratio (A1111's rule, so "only masked" crops and pastes
+    the same pixels): the short side grows by the whole pixels it lacks, half (rounded down) before and
+    the rest after; a region past the far edge shifts back, one before the near edge shifts forward,
+    and the far edge is then clamped to the image."""
     x1, y1, x2, y2 = region
     ratio = width / height
-    crop_w, crop_h = x2 - x1, y2 - y1
-    if crop_w / crop_h < ratio:
-        desired_w = crop_h * ratio
-        grow = (desired_w - crop_w) / 2
-        x1, x2 = x1 - grow, x2 + grow
-        if x1 < 0:
-            x2, x1 = x2 - x1, 0
-        if x2 > image_width:
-            x1, x2 = x1 - (x2 - image_width), image_width
-        x1 = max(x1, 0)
+    if (x2 - x1) / (y2 - y1) > ratio:
+        y1, y2 = _grow(y1, y2, int((x2 - x1) / ratio - (y2 - y1)), image_height)
     else:
-        desired_h = crop_w / ratio
-        grow = (desired_h - crop_h) / 2
-        y1, y2 = y1 - grow, y2 + grow
-        if y1 < 0:
-            y2, y1 = y2 - y1, 0
-        if y2 > image_height:
-            y1, y2 = y1 - (y2 - image_height), image_height
-        y1 = max(y1, 0)
-    return int(x1), int(y1), int(x2), int(y2)
+        x1, x2 = _grow(x1, x2, int((y2 - y1) * ratio - (x2 - x1)), image_width)
+    return x1, y1, x2, y2
+
+
+def _grow(start: int, end: int, extra: int, size: int) -> tuple[int, int]:
+    start, end = start - extra // 2, end + extra - extra // 2
+    if end >= size:
+        start, end = start - (end - size), size
+    if start < 0:
+        start, end = 0, end - start
+    return start, min(end, size)
 
 
 def fill_masked(image: Image.Image, mask: Image.Image) -> Image.Image:
@@ -137,27 +156,39 @@ def overlay_original(
     mask: Image.Image,
     region: tuple[int, int, int, int] | None = None,
 ) -> Image.Image:
-    """Paste the generated pixels back over the original, blended by the (blurred) mask.
+    """Paste the generated pixels back over the original, blended by ``mask`` (255 = generated).
 
-    Pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
-    ``result`` is the processed crop and is first scaled back into that region of the original.
+    As A1111, the original premultiplied by the inverted mask is alpha-composited over the result, so
+    pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
+    ``result`` is the processed crop and is first scaled (crop and resize) into that region.
     """
     original = original.convert("RGB")
     if region is not None:
         x1, y1, x2, y2 = region
         placed = original.copy()
-        placed.paste(result.convert("RGB").resize((x2 - x1, y2 - y1), LANCZOS), (x1, y1))
+        placed.paste(resize_image(1, result.convert("RGB"), x2 - x1, y2 - y1), (x1, y1))
         result = placed
     elif result.size != original.size:
         result = result.resize(original.size, LANCZOS)
-    return Image.composite(result.convert("RGB"), original, mask.convert("L").resize(original.size))
+    kept = Image.new("RGBa", original.size)
+    kept.paste(original.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
+    pasted = result.convert("RGBA")
+    pasted.alpha_composite(kept.convert("RGBA"))
+    return pasted.convert("RGB")
 
 
 def latent_mask(
     mask: Image.Image, latent_width: int, latent_height: int, round_mask: bool = True
 ) -> np.ndarray:
-    """The mask at latent resolution as floats in 0..1 (1 = repaint); rounded as A1111 does by default."""
+    """The mask at latent resolution as floats in 0..1 (1 = repaint); rounded as A1111 does by default.
+
+    Bicubic, PIL's default that A1111 resizes it with: Lanczos keeps a latent more or less at the edge.
+    """
     small = (
-        np.asarray(mask.convert("L").resize((latent_width, latent_height), LANCZOS), dtype=np.float32) / 255
+        np.asarray(
+            mask.convert("L").resize((latent_width, latent_height), Image.Resampling.BICUBIC),
+            dtype=np.float32,
+        )
+        / 255
     )
     return np.around(small) if round_mask else small

@@ -44,6 +44,7 @@ class PreparedImage:
     image: Image.Image  # what gets encoded, at the job's size
     original: Image.Image | None = None  # what the result is pasted over (inpainting)
     mask: Image.Image | None = None  # at the job's size, 255 = repaint (blurred)
+    latent_mask: Image.Image | None = None  # at the job's size: what the latents keep and "fill" fills
     overlay_mask: Image.Image | None = None  # at the original's size, for pasting back
     region: tuple[int, int, int, int] | None = None  # "only masked": the crop in the original
 
@@ -55,26 +56,40 @@ def strength(job: GenerationJob) -> float:
 def prepare(job: GenerationJob, image: Image.Image) -> PreparedImage:
     image = image.convert("RGB")
     if job.mask is None:
-        return PreparedImage(imageops.resize_image(job.resize_mode, image, job.width, job.height))
+        return PreparedImage(frame(job, image, None))
     mask = imageops.prepare_mask(job.mask.resize(image.size), bool(job.inpainting_mask_invert), job.mask_blur)
+    latent = None if job.latent_mask is None else job.latent_mask.convert("L").resize(image.size)
     region = None
     if job.inpaint_full_res:
         found = imageops.masked_region(mask, job.inpaint_full_res_padding)
         if found is not None:
             region = imageops.expand_region_to_ratio(found, job.width, job.height, image.width, image.height)
-    if region is not None:
-        crop = image.crop(region).resize((job.width, job.height), imageops.LANCZOS)
-        crop_mask = mask.crop(region).resize((job.width, job.height), imageops.LANCZOS)
-    else:
-        crop = imageops.resize_image(job.resize_mode, image, job.width, job.height)
-        crop_mask = imageops.resize_image(
-            job.resize_mode, mask.convert("RGB"), job.width, job.height
-        ).convert("L")
+    # A1111 pastes a whole-picture result back with the blurred mask doubled, an "only masked" crop
+    # with the blurred mask as is.
+    overlay_mask = mask if region is not None else imageops.double_mask(mask)
+    crop = frame(job, image, region)
+    crop_mask = frame(job, mask.convert("RGB"), region).convert("L")
+    crop_latent = crop_mask if latent is None else frame(job, latent.convert("RGB"), region).convert("L")
     if job.inpainting_fill != MaskedContent.ORIGINAL:
         # A1111 fills for "latent noise"/"latent nothing" too: their latents replace only the rounded
         # latent mask, and the VAE (and a 9-channel model's masked image) see the filled pixels.
-        crop = imageops.fill_masked(crop, crop_mask)
-    return PreparedImage(crop, original=image, mask=crop_mask, overlay_mask=mask, region=region)
+        crop = imageops.fill_masked(crop, crop_latent)
+    return PreparedImage(
+        crop,
+        original=image,
+        mask=crop_mask,
+        latent_mask=crop_latent,
+        overlay_mask=overlay_mask,
+        region=region,
+    )
+
+
+def frame(job: GenerationJob, picture: Image.Image, region: tuple[int, int, int, int] | None) -> Image.Image:
+    """The input (image or mask) at the job's size: the "only masked" crop resized and filled, as A1111
+    does, or the whole picture by the job's resize mode."""
+    if region is not None:
+        return imageops.resize_image(2, picture.crop(region), job.width, job.height)
+    return imageops.resize_image(job.resize_mode, picture, job.width, job.height)
 
 
 def validate(job: GenerationJob) -> None:
@@ -211,7 +226,7 @@ def latent_mask(
     if prepared[0].mask is None:
         return None
     h, w = latent_hw
-    masks = [imageops.latent_mask(p.mask, w, h, round_mask) for p in prepared]
+    masks = [imageops.latent_mask(p.latent_mask, w, h, round_mask) for p in prepared]
     return torch.from_numpy(np.stack(masks)).unsqueeze(1)
 
 

@@ -392,6 +392,9 @@ class GenerationJob:
     # img2img / inpainting
     init_images: list[Any] = declare([], modes=IMG2IMG, api=False, section="img2img")  # PIL images
     mask: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="inpaint")
+    # A1111's latent_mask: a mask for the latents and "fill" only (scripts: outpainting mk2's sharper one);
+    # the paste-back and a 9-channel model's conditioning keep ``mask``. White = repaint, not blurred.
+    latent_mask: Any = declare(None, kind=object, modes=IMG2IMG, nullable=True, api=False, section="inpaint")
     resize_mode: ResizeMode = declare(
         ResizeMode.JUST_RESIZE,
         modes=IMG2IMG,

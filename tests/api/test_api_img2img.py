@@ -92,3 +92,11 @@ def test_missing_empty_and_undecodable_images(client, runtime):
     response = client.post(URL, json=request(init_images=["http://example.com/a.png"]))
     assert response.status_code == 400
     assert not runtime.queue.running() and not runtime.queue.waiting()
+
+
+def test_latent_mask_is_read_as_an_image(client):
+    fields = dict(mask=b64_png(half_mask()), mask_blur=0, inpaint_full_res=False)
+    bad = client.post(URL, json=request(latent_mask="not an image", **fields))
+    assert bad.status_code == 400 and "latent_mask" in bad.text  # as for a bad mask
+    good = client.post(URL, json=request(latent_mask=b64_png(half_mask()), **fields))
+    assert good.status_code == 200, good.text

@@ -8,7 +8,9 @@ from PIL import Image, ImageDraw
 
 from modules.processing.job import GenerationJob
 
-from .scripts_helpers import load_scripts, module_of, script, tiny_runtime
+from modules.processing import img2img
+
+from .scripts_helpers import FakeContext, load_scripts, module_of, script, tiny_runtime
 
 REGISTRY = load_scripts(("outpainting",))
 m = module_of(script(REGISTRY, "Poor man's outpainting"))
@@ -110,3 +112,17 @@ def test_outpainting_mk2_grows_one_side_at_a_time(runtime):
     assert_original_kept(image, 32, 0, margin=16)  # mk2 blurs the mask 4x as much
     left_band = np.asarray(image)[:, :24].reshape(-1, 3)
     assert left_band.std(axis=0).max() > 1  # noise-filled and repainted, not flat black
+
+
+def test_outpainting_mk2_pastes_without_a_strip_of_noise_and_uses_a_sharper_latent_mask():
+    p = FakeContext(GenerationJob(width=128, height=64, init_images=[picture()]))
+    m.expand_side(p, picture(), "left", 64, 8, 1.0, 0.05, seed=1)
+    job = p.jobs[0]
+    # A1111: the paste-back mask keeps the original from 64 + blur on, the latents from 64 + 2 x blur.
+    assert np.asarray(job.mask)[0, 71:73].tolist() == [255, 0]
+    assert np.asarray(job.latent_mask)[0, 79:81].tolist() == [255, 0]
+    prepared = img2img.prepare(job, job.init_images[0])
+    # The new 64 columns come back all generated: no share of the noise fill shows (was up to 40%).
+    assert np.asarray(prepared.overlay_mask)[:, :64].min() == 255
+    latents = img2img.latent_mask([prepared], (8, 16), round_mask=True)[0, 0]
+    assert latents[0].tolist() == [1] * 10 + [0] * 6  # 80 px repainted in latents (72 by the mask)

@@ -35,3 +35,83 @@ def test_masked_content_other_than_original_starts_from_the_fill(fill, filled):
     prepared = img2img.prepare(job, source)
     hole = np.asarray(prepared.image)[32, 32]
     assert (np.abs(hole.astype(int) - BLUE).max() <= 6) == filled
+
+
+def reference_blur(mask: np.ndarray, sigma: int) -> np.ndarray:
+    """OpenCV's GaussianBlur as A1111 calls it: kernel 2*int(2.5*sigma+0.5)+1, across then down, 8-bit
+    rounding after each pass, borders mirrored without repeating the edge (numpy's "reflect")."""
+    size = 2 * int(2.5 * sigma + 0.5) + 1
+    kernel = np.exp(-((np.arange(size) - size // 2) ** 2) / (2 * sigma**2))
+    kernel /= kernel.sum()
+    out = mask.astype(np.float64)
+    for axis in (1, 0):
+        padded = np.pad(out, [(size // 2,) * 2 if a == axis else (0, 0) for a in (0, 1)], mode="reflect")
+        out = np.apply_along_axis(lambda line: np.convolve(line, kernel, mode="valid"), axis, padded)
+        out = np.clip(np.rint(out), 0, 255)
+    return out
+
+
+@pytest.mark.parametrize("blur", [1, 4, 8])
+def test_mask_blur_is_a1111s_gaussian(blur):
+    blurred = imageops.blur_mask(hole_mask(), blur)
+    assert np.array_equal(np.asarray(blurred), reference_blur(np.asarray(hole_mask()), blur))
+
+
+RED, GREEN = (220, 40, 40), (40, 200, 40)
+
+
+def pasted_back(**kw) -> np.ndarray:
+    job = GenerationJob(width=64, height=64, mask=hole_mask(), inpainting_fill=1, **kw)
+    prepared = img2img.prepare(job, Image.new("RGB", (64, 64), RED))
+    return np.asarray(img2img.paste_back([prepared], True)(0, Image.new("RGB", (64, 64), GREEN)), dtype=float)
+
+
+def test_whole_picture_result_is_pasted_back_with_the_doubled_blurred_mask():
+    out = pasted_back(mask_blur=4)
+    weight = np.minimum(1, 2 * reference_blur(np.asarray(hole_mask()), 4) / 255)[..., None]
+    expected = weight * np.array(GREEN) + (1 - weight) * np.array(RED)
+    assert np.abs(out - expected).max() <= 2  # 8-bit premultiplying rounds
+    original_share = (out[32, :, 1] - GREEN[1]) / (RED[1] - GREEN[1])
+    assert original_share[16] == 0  # the painted edge is all new pixels (45.6% original before)
+    assert 0 < original_share[15] < 0.15 and original_share[8] > 0.9  # the blur fades outward
+
+
+def test_only_masked_result_is_pasted_back_with_the_blurred_mask_as_is():
+    out = pasted_back(mask_blur=4, inpaint_full_res=True, inpaint_full_res_padding=8)
+    weight = (reference_blur(np.asarray(hole_mask()), 4) / 255)[..., None]
+    expected = weight * np.array(GREEN) + (1 - weight) * np.array(RED)
+    assert np.abs(out - expected).max() <= 2  # 8-bit premultiplying rounds
+
+
+@pytest.mark.parametrize(
+    ("region", "size", "image_size", "expected"),
+    [  # A1111's expand_crop_region on these inputs
+        ((45, 145, 106, 147), (128, 64), (118, 149), (45, 119, 106, 149)),
+        ((212, 0, 213, 153), (128, 512), (214, 228), (176, 0, 214, 153)),
+        ((20, 239, 25, 241), (768, 128), (35, 269), (17, 239, 29, 241)),
+        ((91, 21, 92, 22), (128, 64), (125, 23), (91, 21, 93, 22)),
+    ],
+)
+def test_only_masked_region_grows_as_a1111s(region, size, image_size, expected):
+    assert imageops.expand_region_to_ratio(region, *size, *image_size) == expected
+
+
+def test_latent_mask_is_the_bicubic_rounded_mask():
+    mask = Image.new("L", (64, 64), 0)
+    ImageDraw.Draw(mask).rectangle((0, 0, 27, 63), fill=255)  # ends mid-latent: bicubic says repaint
+    small = imageops.latent_mask(mask, 8, 8)
+    assert small[0].tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+
+
+def test_inpainting_pastes_the_generated_image_back_by_the_rule(runtime):
+    source = Image.new("RGB", (64, 64), RED)
+    job = GenerationJob(
+        prompt="a green circle", steps=3, width=64, height=64, seed=3, sampler_name="Euler",
+        do_not_save_samples=True, init_images=[source], mask=hole_mask(), mask_blur=4, inpainting_fill=1,
+    )  # fmt: skip
+    runtime.options.set("img2img_overlay_original", False)
+    generated = np.asarray(runtime.img2img(job.derive()).images[0], dtype=float)
+    runtime.options.set("img2img_overlay_original", True)
+    out = np.asarray(runtime.img2img(job.derive()).images[0], dtype=float)
+    weight = np.minimum(1, 2 * reference_blur(np.asarray(hole_mask()), 4) / 255)[..., None]
+    assert np.abs(out - (weight * generated + (1 - weight) * np.array(RED))).max() <= 2

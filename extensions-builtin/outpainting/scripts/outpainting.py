@@ -3,8 +3,8 @@
 Two scripts, as in AUTOMATIC1111's web UI:
 - "Poor man's outpainting": the border is filled as "Masked content" says, and the canvas is inpainted in
   tiles of the job's size that overlap by the expansion, only where a tile reaches the new border.
-- "Outpainting mk2": one side at a time, the border is filled with noise matching the image's colours
-  and a softer (more blurred) mask is used.
+- "Outpainting mk2": one side at a time, the border is filled with noise matching the image's colours;
+  the mask is blurred 4x the slider for pasting back and the latents use a sharper one (A1111's).
 The canvas grows to a multiple of 64 pixels per side, split between the chosen directions as A1111
 splits it (so 64 px with 32 px left and right grows by exactly 64). Pixels of the input away from the
 mask's blur come back unchanged (the inpainting result is pasted over the original).
@@ -265,6 +265,9 @@ def expand_side(
         p.job,
         init_images=[filled.crop(box)],
         mask=mask.crop(box),
+        # A1111's sharper latent mask: the latents repaint up to 2x the blur into the original, the
+        # paste-back (whose mask is blurred 4x) stays softer.
+        latent_mask=border_mask(canvas.size, e, blur * 2).crop(box),
         mask_blur=blur * 4,
         inpainting_fill=1,
         width=strip_w,
