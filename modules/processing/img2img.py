@@ -53,11 +53,14 @@ def strength(job: GenerationJob) -> float:
     return DEFAULT_STRENGTH if job.denoising_strength is None else float(job.denoising_strength)
 
 
-def prepare(job: GenerationJob, image: Image.Image) -> PreparedImage:
+def prepare(job: GenerationJob, image: Image.Image, round_mask: bool = True) -> PreparedImage:
+    """``round_mask`` (setting "mask_round") also thresholds a transparent mask's alpha, as in A1111."""
     image = image.convert("RGB")
     if job.mask is None:
         return PreparedImage(frame(job, image, None))
-    mask = imageops.prepare_mask(job.mask.resize(image.size), bool(job.inpainting_mask_invert), job.mask_blur)
+    mask = imageops.prepare_mask(
+        job.mask, image.size, bool(job.inpainting_mask_invert), job.mask_blur, round_mask
+    )
     latent = None if job.latent_mask is None else job.latent_mask.convert("L").resize(image.size)
     region = None
     if job.inpaint_full_res:
@@ -114,7 +117,7 @@ def generate(runtime: Runtime, job: GenerationJob, settings: Mapping[str, Any]) 
 
 def generate_images(runtime: Runtime, job: GenerationJob, settings: Mapping[str, Any]) -> GenerationResult:
     validate(job)
-    prepared = [prepare(job, image) for image in job.init_images]
+    prepared = [prepare(job, image, bool(settings["mask_round"])) for image in job.init_images]
     if len(prepared) == 1:
         prepared = prepared * job.batch_size
     bundle = runtime.model(settings)
