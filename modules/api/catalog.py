@@ -14,22 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from modules.processing import hires, postprocess
 from modules.sampling.registry import SamplerInfo
 
 if TYPE_CHECKING:
     from modules.runtime import Runtime
 
-# A1111's extras upscalers that need no model; "None" means "do not upscale".
-PIXEL_UPSCALERS = ("None", "Lanczos", "Nearest")
 UPSCALER_SCALE = 4  # A1111 reports its built-in upscalers with scale 4
-LATENT_UPSCALE_MODES = (
-    "Latent",
-    "Latent (antialiased)",
-    "Latent (bicubic)",
-    "Latent (bicubic antialiased)",
-    "Latent (nearest)",
-    "Latent (nearest-exact)",
-)
 # A1111's schedule types whose functions read the model itself (its need_inner_model flag).
 _INNER_MODEL_SCHEDULES = {"uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"}
 
@@ -68,12 +59,12 @@ def schedulers(runtime: Runtime) -> list[dict[str, Any]]:
 def upscalers() -> list[dict[str, Any]]:
     return [
         {"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": UPSCALER_SCALE}
-        for name in PIXEL_UPSCALERS
+        for name in ["None", *postprocess.upscaler_names()]  # "None" means "do not upscale", as A1111
     ]
 
 
 def latent_upscale_modes() -> list[dict[str, str]]:
-    return [{"name": name} for name in LATENT_UPSCALE_MODES]
+    return [{"name": name} for name in hires.LATENT_UPSCALERS]
 
 
 def sd_models(runtime: Runtime) -> list[dict[str, Any]]:

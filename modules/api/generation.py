@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException
 from PIL import Image
@@ -27,6 +27,9 @@ from modules.processing.job import JOB_FIELDS, GenerationJob, GenerationResult
 from modules.processing.pipeline import VERSION
 from modules.sampling.registry import AUTOMATIC
 
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
+
 # Settings A1111 never lets the API change (its restrict_api options): where files are written.
 _RESTRICTED_SETTING_PREFIX = "outdir_"
 
@@ -42,7 +45,7 @@ def invalid(field: str, message: str) -> HTTPException:
 # --- infotext ----------------------------------------------------------------------------------------
 
 
-def apply_infotext(runtime: Any, request: GenerationRequest) -> None:
+def apply_infotext(runtime: Runtime, request: GenerationRequest) -> None:
     """A1111 1.7+: fields the client did not set are taken from the ``infotext`` parameters text.
 
     Settings it names (Clip skip, model, RNG...) join override_settings unless the request has them;
@@ -66,7 +69,7 @@ def apply_infotext(runtime: Any, request: GenerationRequest) -> None:
     request.override_settings = overrides
 
 
-def _checkpoint_exists(runtime: Any, name: str) -> bool:
+def _checkpoint_exists(runtime: Runtime, name: str) -> bool:
     try:
         runtime.models.find(name)
     except KeyError:
@@ -78,7 +81,7 @@ def _checkpoint_exists(runtime: Any, name: str) -> bool:
 
 
 def resolve_sampler(
-    runtime: Any, name: str, scheduler: str | None, fields: tuple[str, str]
+    runtime: Runtime, name: str, scheduler: str | None, fields: tuple[str, str]
 ) -> tuple[str, str]:
     """(sampler name, schedule type label) as A1111 stores them; 404 naming the sampler or scheduler
     field (``fields``) when unknown.
@@ -106,7 +109,7 @@ def resolve_sampler(
     return sampler.name, schedule.label
 
 
-def checked_overrides(runtime: Any, overrides: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
+def checked_overrides(runtime: Runtime, overrides: Mapping[str, Any] | None, field: str) -> dict[str, Any]:
     """override_settings / POST /options values, each checked against its setting's declaration.
 
     A1111 fails with a KeyError (HTTP 500) on a setting it does not know; we answer 422 naming it, and
@@ -122,7 +125,7 @@ def checked_overrides(runtime: Any, overrides: Mapping[str, Any] | None, field: 
         raise HTTPException(status_code=status, detail=f"{field}: {error}") from error
 
 
-def _job_values(runtime: Any, request: GenerationRequest, mode: str) -> dict[str, Any]:
+def _job_values(runtime: Runtime, request: GenerationRequest, mode: str) -> dict[str, Any]:
     """The request's job fields for ``mode``, as the declarations name them; null means the job's default."""
     apply_infotext(runtime, request)
     values: dict[str, Any] = {}
@@ -151,7 +154,7 @@ def _job_values(runtime: Any, request: GenerationRequest, mode: str) -> dict[str
     return values
 
 
-def _script_fields(runtime: Any, request: GenerationRequest) -> dict[str, Any]:
+def _script_fields(runtime: Runtime, request: GenerationRequest) -> dict[str, Any]:
     """The selected script and always-on scripts' args, checked against the scripts of the tab (422)."""
     is_img2img = isinstance(request, StableDiffusionProcessingImg2Img)
     if request.script_name:
@@ -171,13 +174,13 @@ def _script_fields(runtime: Any, request: GenerationRequest) -> dict[str, Any]:
     }
 
 
-def txt2img_job(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> GenerationJob:
+def txt2img_job(runtime: Runtime, request: StableDiffusionProcessingTxt2Img) -> GenerationJob:
     values = _job_values(runtime, request, "txt2img")
     values.update(_hires_choices(runtime, request))
     return _validated(runtime, GenerationJob(**values))
 
 
-def _hires_choices(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> dict[str, Any]:
+def _hires_choices(runtime: Runtime, request: StableDiffusionProcessingTxt2Img) -> dict[str, Any]:
     """Second-pass sampler and schedule, resolved as the first pass's. "Use same ..." and null mean not
     set: the first pass's sampler or schedule type is used (A1111 takes the first pass's scheduler when
     hr_scheduler is null), unless an old combined name ("DPM++ 2M Karras") carries its schedule."""
@@ -198,7 +201,7 @@ def _hires_choices(runtime: Any, request: StableDiffusionProcessingTxt2Img) -> d
     return fields
 
 
-def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> GenerationJob:
+def img2img_job(runtime: Runtime, request: StableDiffusionProcessingImg2Img) -> GenerationJob:
     if request.init_images is None:
         raise not_found("init_images", "Init image not found")  # A1111's answer to a missing list
     if not request.init_images:
@@ -217,7 +220,7 @@ def img2img_job(runtime: Any, request: StableDiffusionProcessingImg2Img) -> Gene
     return _validated(runtime, GenerationJob(**values))
 
 
-def _validated(runtime: Any, job: GenerationJob) -> GenerationJob:
+def _validated(runtime: Runtime, job: GenerationJob) -> GenerationJob:
     """Every field checked against its declaration (names resolved by the runtime): 422 naming it."""
     try:
         job.validate(runtime.resolvers())

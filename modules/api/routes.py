@@ -16,7 +16,7 @@ import html
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -34,6 +34,9 @@ from modules.models.manager import LoadFailed
 from modules.models.storage import ModelFileError
 from modules.processing import postprocess
 from modules.processing.job import GenerationJob
+
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
@@ -73,7 +76,7 @@ async def strict_json_body(request: Request) -> None:
 class SdApi:
     """The endpoint handlers; ``router()`` registers them."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     def router(self, dependencies: list[Any] | None = None) -> APIRouter:

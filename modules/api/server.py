@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -21,11 +21,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from modules.api.routes import SdApi
 
+if TYPE_CHECKING:
+    from modules.runtime import Runtime
+
 TITLE = "Stable Diffusion web UI API"
 
 
 def attach(
-    app: FastAPI, runtime: Any, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
+    app: FastAPI,
+    runtime: Runtime,
+    auth: list[tuple[str, str]] | None = None,
+    limiter: LoginLimiter | None = None,
 ) -> None:
     """Add every /sdapi/v1 route to ``app`` (every route behind ``auth`` when given, failed logins limited
     by ``limiter``, 5 a minute per client by default) and /docs."""
@@ -161,7 +167,7 @@ def restrict_cross_origin(app: FastAPI, origins: str | None = None, origin_regex
 
 
 def create_app(
-    runtime: Any, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
+    runtime: Runtime, auth: list[tuple[str, str]] | None = None, limiter: LoginLimiter | None = None
 ) -> FastAPI:
     """A FastAPI app serving only the API (what ``--nowebui`` runs, and what tests drive)."""
     app = FastAPI(title=TITLE)
@@ -169,7 +175,9 @@ def create_app(
     return app
 
 
-def serve_api_only(runtime: Any, args: argparse.Namespace, auth: list[tuple[str, str]] | None = None) -> None:
+def serve_api_only(
+    runtime: Runtime, args: argparse.Namespace, auth: list[tuple[str, str]] | None = None
+) -> None:
     """Serve the API alone until stopped (``--nowebui``)."""
     import uvicorn
 

@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from modules.models.bundle import ModelBundle
 from modules.processing import image_cond, sampling_pass, vae
-from modules.processing.job import GenerationJob
+from modules.processing.job import USE_SAME_CHECKPOINT, GenerationJob
 from modules.processing.job import infotext_key as key
-from modules.processing.pipeline import Batch, JobPlan, make_encoder
+from modules.processing.pipeline import Batch, JobPlan, make_encoder, use_model
 from modules.processing.prompt_conds import ConditioningBuilder
 from modules.prompting import extract_extra_networks, strip_comments
 
@@ -115,18 +116,19 @@ def strength(job: GenerationJob) -> float:
     return DEFAULT_STRENGTH if job.denoising_strength is None else float(job.denoising_strength)
 
 
-def upscale(plan: JobPlan, latents: torch.Tensor, size: HiresSize, seed: int) -> torch.Tensor:
-    bundle, job = plan.bundle, plan.job
+def upscale(
+    plan: JobPlan, latents: torch.Tensor, decoded: list[Image.Image] | None, size: HiresSize, seed: int
+) -> torch.Tensor:
+    """The first pass's latents at the hires size: interpolated, or (an image upscaler) the first pass's
+    pictures, ``decoded``, resized and encoded by the model now in use."""
+    bundle, job = plan.model, plan.job
     factor = bundle.vae_scale_factor
     hw = (size.height // factor, size.width // factor)
-    if job.hr_upscaler in LATENT_UPSCALERS:
+    if decoded is None:
         mode, antialias = LATENT_UPSCALERS[job.hr_upscaler]
         upscaled = F.interpolate(latents, size=hw, mode=mode, antialias=antialias)
     else:
-        images = [
-            img.resize((size.width, size.height), IMAGE_UPSCALERS[job.hr_upscaler])
-            for img in vae.decode(bundle, latents)
-        ]
+        images = [img.resize((size.width, size.height), IMAGE_UPSCALERS[job.hr_upscaler]) for img in decoded]
         upscaled = vae.encode(bundle, images, torch.Generator().manual_seed(seed))
     ty, tx = size.truncate_y, size.truncate_x
     return upscaled[
@@ -141,15 +143,25 @@ class SecondPass:
     sampling: sampling_pass.SamplingPlan
     size: HiresSize
     conditioning: ConditioningBuilder
+    bundle: ModelBundle  # the job's model, or the hires checkpoint's
+
+
+def hires_checkpoint(job: GenerationJob) -> str | None:
+    """The checkpoint the hires pass runs on, None for the first pass's ("Use same checkpoint")."""
+    name = job.hr_checkpoint_name
+    return None if not name or name == USE_SAME_CHECKPOINT else name
 
 
 def plan_second_pass(runtime: Runtime, plan: JobPlan) -> SecondPass:
-    """Plan the hires pass and add its parameters-text pairs to the job's."""
+    """Plan the hires pass (loading its checkpoint if it has one) and add its parameters-text pairs."""
     job, settings = plan.job, plan.settings
+    name = hires_checkpoint(job)
+    # The job's own view of that checkpoint, with the job's VAE choice; nothing shared is changed.
+    bundle = runtime.model({**settings, "sd_model_checkpoint": name}) if name else plan.bundle
     sampler_name, scheduler = hires_sampler(job)
     sampling = sampling_pass.plan_pass(
         runtime,
-        plan.bundle,
+        bundle,
         job,
         settings,
         steps=job.hr_second_pass_steps or job.steps,
@@ -161,20 +173,28 @@ def plan_second_pass(runtime: Runtime, plan: JobPlan) -> SecondPass:
     )
     # The second pass's prompt schedule sees fractions 1.0..2.0 and integers from steps + 1 (A1111).
     builder = ConditioningBuilder(
-        make_encoder(runtime, plan.bundle, job, settings),
+        make_encoder(runtime, bundle, job, settings),
         plan.first_pass.schedule_steps,
         hires_steps=sampling.schedule_steps,
         use_old_scheduling=bool(settings["use_old_scheduling"]),
     )
     plan.extra.update(infotext_params(job, settings))
+    if bundle is not plan.bundle:
+        # A1111 writes the checkpoint's short title, "name [hash]".
+        short = f"{bundle.name} [{bundle.short_hash}]" if bundle.short_hash else bundle.name
+        plan.extra[key("hr_checkpoint_name")] = short
     plan.extra.update({k: v for k, v in sampling.infotext.items() if k not in plan.extra})
-    return SecondPass(sampling, target_size(job), builder)
+    return SecondPass(sampling, target_size(job), builder, bundle)
 
 
 def run_second_pass(
     runtime: Runtime, plan: JobPlan, second: SecondPass, batch: Batch, latents: torch.Tensor
 ) -> torch.Tensor:
     job = plan.job
+    # An image upscaler works on the first pass's pictures, decoded by the first pass's model (A1111).
+    decoded = None if job.hr_upscaler in LATENT_UPSCALERS else vae.decode(plan.model, latents)
+    if use_model(runtime, plan, second.bundle, batch):
+        second.conditioning.clear_cache()  # the networks were patched into this model afresh
     # The batch's prompts are already free of <lora:...> tags; a separate hires prompt is stripped here.
     hr_prompt, hr_negative = hires_prompts(job, plan.settings)
     prompts = [extract_extra_networks(hr_prompt)[0] if hr_prompt else p for p in batch.prompts]
@@ -182,7 +202,7 @@ def run_second_pass(
     conds, unconds = second.conditioning.batch(prompts, negatives)
     if second.conditioning.old_scheduling_changed:
         plan.extra[key("use_old_scheduling")] = True
-    init_latent = upscale(plan, latents, second.size, batch.seeds[0])
+    init_latent = upscale(plan, latents, decoded, second.size, batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
     batch_input = sampling_pass.BatchInput(
         conds=conds,
@@ -191,6 +211,6 @@ def run_second_pass(
         seeds=batch.seeds,
         subseeds=batch.subseeds,
         init_latent=init_latent,
-        image_cond=image_cond.txt2img_cond(plan.bundle, len(batch.seeds), tuple(init_latent.shape[-2:])),
+        image_cond=image_cond.txt2img_cond(plan.model, len(batch.seeds), tuple(init_latent.shape[-2:])),
     )
     return sampling_pass.run_pass(runtime, plan, second.sampling, batch_input)

@@ -60,9 +60,25 @@ def _resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image
     return canvas
 
 
-def prepare_mask(mask: Image.Image, invert: bool, blur: int) -> Image.Image:
-    """L-mode mask, white = repaint; optionally inverted ("Inpaint not masked") and blurred."""
-    mask = mask.convert("L")
+def binary_mask(mask: Image.Image, round_alpha: bool = True) -> Image.Image:
+    """The mask a client sent as an L image, white = repaint. As A1111 (whose canvas and API clients send
+    masks with transparency): an RGBA mask that is not fully opaque is read from its alpha channel,
+    thresholded at 128 (above = repaint) unless ``round_alpha`` is off; any other mask by its luminance.
+    """
+    if mask.mode == "RGBA" and mask.getextrema()[-1] != (255, 255):
+        alpha = mask.getchannel("A")
+        return alpha.point(lambda value: 255 if value > 128 else 0) if round_alpha else alpha
+    return mask.convert("L")
+
+
+def prepare_mask(
+    mask: Image.Image, size: tuple[int, int], invert: bool, blur: int, round_alpha: bool = True
+) -> Image.Image:
+    """The client's mask at ``size`` as an L image, white = repaint; optionally inverted ("Inpaint not
+    masked") and blurred."""
+    mask = binary_mask(mask, round_alpha)
+    if mask.size != size:
+        mask = mask.resize(size, LANCZOS)
     if invert:
         mask = ImageOps.invert(mask)
     return blur_mask(mask, blur) if blur > 0 else mask
@@ -160,7 +176,8 @@ def overlay_original(
 
     As A1111, the original premultiplied by the inverted mask is alpha-composited over the result, so
     pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
-    ``result`` is the processed crop and is first scaled (crop and resize) into that region.
+    ``result`` is the processed crop and is first scaled (crop and resize) into that region; without,
+    ``result``, ``original`` and ``mask`` have one size.
     """
     original = original.convert("RGB")
     if region is not None:
@@ -168,8 +185,6 @@ def overlay_original(
         placed = original.copy()
         placed.paste(resize_image(1, result.convert("RGB"), x2 - x1, y2 - y1), (x1, y1))
         result = placed
-    elif result.size != original.size:
-        result = result.resize(original.size, LANCZOS)
     kept = Image.new("RGBa", original.size)
     kept.paste(original.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
     pasted = result.convert("RGBA")

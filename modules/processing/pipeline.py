@@ -71,6 +71,7 @@ class JobPlan:
     generate: Callable[..., GenerationResult] | None = None  # this mode's entry point, for scripts' run()
     comments: list[str] = field(default_factory=list)  # notes for the user, shown with the result
     first_pass: SamplingPlan | None = None  # the planned (first) sampling pass
+    active: ModelBundle | None = None  # the model sampling now when not ``bundle`` (a hires checkpoint)
 
     @property
     def extra_generation_params(self) -> dict[str, Any]:
@@ -78,7 +79,9 @@ class JobPlan:
 
     @property
     def model(self) -> ModelBundle:
-        return self.bundle
+        """The model sampling now: ``bundle`` except during a hires pass on another checkpoint. The
+        parameters text always names ``bundle``, the job's checkpoint, as A1111's does."""
+        return self.active or self.bundle
 
     @property
     def progress(self) -> Progress:
@@ -375,6 +378,17 @@ def add_grid(runtime: Runtime, plan: JobPlan, result: GenerationResult) -> None:
         result.index_of_first_image = 1
 
 
+def use_model(runtime: Runtime, plan: JobPlan, bundle: ModelBundle, batch: Batch) -> bool:
+    """Sample with ``bundle`` from now on (a hires checkpoint, or back to the job's own): the batch's
+    extra networks move with it, restored on the model left. True when the model changed."""
+    if plan.model is bundle:
+        return False
+    runtime.scripts.deactivate_networks(plan)
+    plan.active = None if bundle is plan.bundle else bundle
+    runtime.scripts.activate_networks(plan, batch.extra_networks)
+    return True
+
+
 def strip_extra_networks(batch: Batch) -> None:
     """Take ``<lora:...>``-style tags out of the batch's prompts, keeping them as structured calls."""
     parsed = [prompting.extract_extra_networks(text) for text in batch.prompts]
@@ -402,7 +416,7 @@ def finish_batch(
     postprocess: Callable[[int, Image.Image], Image.Image] | None = None,
 ) -> None:
     """Decode a batch, let the mode finish each image (e.g. paste back over the original), record and save."""
-    images = vae.decode(plan.bundle, latents)
+    images = vae.decode(plan.model, latents)
     start = batch.index * plan.job.batch_size
     if postprocess is not None:
         images = [postprocess(offset, image) for offset, image in enumerate(images)]

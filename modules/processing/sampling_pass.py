@@ -220,7 +220,7 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
     Every tensor of the loop lives on the model's device: the batch's inputs are moved once, the noise
     is drawn there (or, for the CPU and NV sources, drawn on the host and moved, as A1111 does).
     """
-    bundle, job = plan.bundle, plan.job
+    bundle, job = plan.model, plan.job
     device = bundle.device
     batch = batch.to(device)
     sigmas = sampler_sigmas(sampling.sigmas, device)
@@ -309,7 +309,7 @@ def run_sampler(
         step = int(info["i"]) + 1
         progress.set_step(step, total)
         if every > 0 and step % every == 0 and step < total:
-            progress.set_preview(approximate_preview(info["denoised"][0], plan.bundle.arch))
+            progress.set_preview(approximate_preview(info["denoised"][0], plan.model.arch))
 
     progress.set_step(0, total)
     try:

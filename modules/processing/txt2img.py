@@ -16,7 +16,7 @@ import torch
 
 from modules.processing import hires, image_cond, sampling_pass
 from modules.processing.job import GenerationJob, GenerationResult
-from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
+from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script, use_model
 
 if TYPE_CHECKING:
     from modules.runtime import Runtime
@@ -46,6 +46,7 @@ def generate_images(runtime: Runtime, job: GenerationJob, settings: Mapping[str,
     second = hires.plan_second_pass(runtime, plan) if job.enable_hr else None
 
     def sample(batch: Batch) -> torch.Tensor:
+        use_model(runtime, plan, plan.bundle, batch)  # back from the last batch's hires checkpoint
         latents = sample_batch(runtime, plan, batch)
         if second is not None and not runtime.progress.should_stop():
             runtime.scripts.call(plan, "before_hr")

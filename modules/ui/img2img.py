@@ -94,8 +94,9 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
             upload_base = gr.Image(
                 label="Image for img2img", type="pil", elem_id="img_inpaint_base", format="png"
             )
+            # RGBA, as A1111: a mask with transparency is read from its alpha channel (imageops.binary_mask)
             upload_mask = gr.Image(
-                label="Mask", type="pil", image_mode="L", elem_id="img_inpaint_mask", format="png"
+                label="Mask", type="pil", image_mode="RGBA", elem_id="img_inpaint_mask", format="png"
             )
         with gr.Tab(MODES[BATCH][0], id=MODES[BATCH][1], elem_id=MODES[BATCH][1]) as t5:
             gr.Markdown("Process images in a folder on the same machine where the server is running.")
@@ -178,7 +179,7 @@ def init_and_mask(mode: int, values: dict[str, Any]) -> tuple[Image.Image | None
         return rgb(value.get("composite")), sketch_mask(value)
     if mode == INPAINT_UPLOAD:
         mask = values["upload_mask"]
-        return rgb(values["upload_base"]), None if mask is None else mask.convert("L")
+        return rgb(values["upload_base"]), mask
     return None, None
 
 

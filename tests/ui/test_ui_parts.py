@@ -116,6 +116,12 @@ def test_inpaint_masks_from_editor_values():
     assert sketch.getpixel((5, 5)) == 255 and sketch.getextrema() == (0, 255)
     init, none = img2img.init_and_mask(img2img.SKETCH, {"sketch": {"composite": composite}})
     assert none is None and init.getpixel((5, 5)) == (255, 0, 0)
+    # Inpaint upload passes the mask on with its transparency, which processing reads as A1111 does.
+    upload = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    _, mask = img2img.init_and_mask(
+        img2img.INPAINT_UPLOAD, {"upload_base": background, "upload_mask": upload}
+    )
+    assert mask.mode == "RGBA"
 
 
 def test_settings_apply_saves_changes_and_names_restart_ones(runtime):
