@@ -50,6 +50,10 @@ def test_generate_shows_image_and_parameters(page):
     assert info.startswith("a red circle")
     assert "Steps: 3," in info and "Size: 64x64" in info
     assert page.locator("#txt2img_gallery img").count() >= 1
+    # Under the parameters text, the time the job took, in A1111's words.
+    taken = page.inner_text("#html_info_txt2img .performance")
+    assert re.fullmatch(r"Time taken: (\d+ min\. )?\d+\.\d sec\.", taken.strip()), taken
+    assert info.index("Seed: 42") < info.index("Time taken:")
     shot(page, "txt2img-generated")
 
 
@@ -142,6 +146,30 @@ def test_hints_reach_buttons_rendered_later(page):
     )
     assert "random seed" in page.locator("#img2img_random_seed").get_attribute("title")
     page.get_by_role("tab", name="txt2img").click()
+
+
+def test_hires_fix_says_what_it_upscales_from_and_to(page):
+    set_number(page, "txt2img_width", 64)
+    set_number(page, "txt2img_height", 64)
+    page.get_by_text("Hires. fix", exact=True).click()
+    label = page.locator("#txtimg_hr_finalres")
+    page.locator("#txt2img_enable_hr input").check()
+    set_number(page, "txt2img_hr_scale", 2)
+    page.wait_for_function(
+        "document.querySelector('#txtimg_hr_finalres')?.innerText.trim() === 'Upscaling from 64x64 to 128x128'",
+        timeout=10_000,
+    )
+    set_number(page, "txt2img_height", 96)
+    page.wait_for_function(
+        "document.querySelector('#txtimg_hr_finalres').innerText.trim() === 'Upscaling from 64x96 to 128x192'",
+        timeout=10_000,
+    )
+    assert label.is_visible()
+    shot(page, "txt2img-hires-size")
+    page.locator("#txt2img_enable_hr input").uncheck()
+    page.wait_for_function("document.querySelector('#txtimg_hr_finalres').innerText.trim() === ''")
+    set_number(page, "txt2img_height", 64)
+    page.get_by_text("Hires. fix", exact=True).click()  # closed again, as the other tests expect
 
 
 COUNT_CLICKS = """ids => { const first = !window.clicks; window.clicks = {};
