@@ -176,7 +176,8 @@ def overlay_original(
 
     As A1111, the original premultiplied by the inverted mask is alpha-composited over the result, so
     pixels where the mask is 0 come out identical to the original. With ``region`` ("only masked"),
-    ``result`` is the processed crop and is first scaled (crop and resize) into that region.
+    ``result`` is the processed crop and is first scaled (crop and resize) into that region; without,
+    ``result``, ``original`` and ``mask`` have one size.
     """
     original = original.convert("RGB")
     if region is not None:
@@ -184,8 +185,6 @@ def overlay_original(
         placed = original.copy()
         placed.paste(resize_image(1, result.convert("RGB"), x2 - x1, y2 - y1), (x1, y1))
         result = placed
-    elif result.size != original.size:
-        result = result.resize(original.size, LANCZOS)
     kept = Image.new("RGBa", original.size)
     kept.paste(original.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))
     pasted = result.convert("RGBA")

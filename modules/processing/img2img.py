@@ -42,7 +42,7 @@ class PreparedImage:
     """One init image framed for sampling, and how to put the result back."""
 
     image: Image.Image  # what gets encoded, at the job's size
-    original: Image.Image | None = None  # what the result is pasted over (inpainting)
+    original: Image.Image | None = None  # what the result is pasted over: the framed input, or the input
     mask: Image.Image | None = None  # at the job's size, 255 = repaint (blurred)
     latent_mask: Image.Image | None = None  # at the job's size: what the latents keep and "fill" fills
     overlay_mask: Image.Image | None = None  # at the original's size, for pasting back
@@ -67,11 +67,12 @@ def prepare(job: GenerationJob, image: Image.Image, round_mask: bool = True) -> 
         found = imageops.masked_region(mask, job.inpaint_full_res_padding)
         if found is not None:
             region = imageops.expand_region_to_ratio(found, job.width, job.height, image.width, image.height)
-    # A1111 pastes a whole-picture result back with the blurred mask doubled, an "only masked" crop
-    # with the blurred mask as is.
-    overlay_mask = mask if region is not None else imageops.double_mask(mask)
     crop = frame(job, image, region)
     crop_mask = frame(job, mask.convert("RGB"), region).convert("L")
+    # A1111 pastes an "only masked" crop back into the original with the blurred mask as is; a
+    # whole-picture result over the original as framed to the job's size (so it is returned at the
+    # job's size, content in place) with the blurred mask doubled.
+    original, overlay_mask = (image, mask) if region is not None else (crop, imageops.double_mask(crop_mask))
     crop_latent = crop_mask if latent is None else frame(job, latent.convert("RGB"), region).convert("L")
     if job.inpainting_fill != MaskedContent.ORIGINAL:
         # A1111 fills for "latent noise"/"latent nothing" too: their latents replace only the rounded
@@ -79,7 +80,7 @@ def prepare(job: GenerationJob, image: Image.Image, round_mask: bool = True) -> 
         crop = imageops.fill_masked(crop, crop_latent)
     return PreparedImage(
         crop,
-        original=image,
+        original=original,
         mask=crop_mask,
         latent_mask=crop_latent,
         overlay_mask=overlay_mask,

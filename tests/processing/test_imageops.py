@@ -154,3 +154,26 @@ def test_inpainting_repaints_where_a_transparent_mask_is_opaque(runtime):
     out = np.asarray(runtime.img2img(job).images[0], dtype=int)
     assert (out[:16] == RED).all() and (out[48:] == RED).all()
     assert np.abs(out[20:44, 20:44] - RED).mean() > 10  # the hole was repainted
+
+
+@pytest.mark.parametrize(("resize_mode", "left"), [(1, 32), (2, 0)])
+def test_whole_picture_of_another_size_comes_back_at_the_jobs_size_in_place(runtime, resize_mode, left):
+    # A 128x64 input for a 64x64 job: crop and resize shows its middle (x 32-95), resize and fill all
+    # of it at half size. The mask covers input x 48-63 (x 16-31 of the job's frame when cropped).
+    source = Image.new("RGB", (128, 64), RED)
+    ImageDraw.Draw(source).rectangle((64, 0, 127, 63), fill=BLUE)
+    mask = Image.new("L", (128, 64), 0)
+    ImageDraw.Draw(mask).rectangle((48, 16, 63, 47), fill=255)
+    job = GenerationJob(
+        prompt="a green circle", steps=3, width=64, height=64, seed=3, sampler_name="Euler",
+        do_not_save_samples=True, init_images=[source], mask=mask, mask_blur=0, inpainting_fill=1,
+        denoising_strength=1.0, resize_mode=resize_mode,
+    )  # fmt: skip
+    out = np.asarray(runtime.img2img(job).images[0], dtype=int)
+    framed = np.asarray(imageops.resize_image(resize_mode, source, 64, 64), dtype=int)
+    assert out.shape == (64, 64, 3)  # the job's size (was the input's, with the result stretched over it)
+    changed = np.argwhere((out != framed).any(axis=2))
+    x1, x2 = (48 - left) * 64 // (128 - 2 * left), (64 - left) * 64 // (128 - 2 * left)
+    # where the mask is in the frame (give or take the Lanczos ringing of a downscaled mask)
+    assert changed[:, 1].min() >= x1 - 3 and changed[:, 1].max() <= x2 + 3
+    assert len(changed) > 0.8 * (x2 - x1) * (32 if resize_mode == 1 else 16)
