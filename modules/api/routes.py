@@ -165,8 +165,14 @@ class SdApi:
             self.runtime.options.update(job.override_settings)
         settings = self.runtime.options.snapshot(job.override_settings)
         # A grid, when the job made one (only when saving, as A1111), comes first.
+        # The extra images (a depth map) follow, without parameters text, as in A1111.
+        extra = [""] * len(result.extra_images)
         encoded = (
-            generation.encode_images(result.images, result.infotexts, settings) if request.send_images else []
+            generation.encode_images(
+                [*result.images, *result.extra_images], [*result.infotexts, *extra], settings
+            )
+            if request.send_images
+            else []
         )
         return {
             "images": encoded,

@@ -140,10 +140,11 @@ def generate_images(runtime: Runtime, job: GenerationJob, settings: Mapping[str,
     plan.generate = generate_images
     plan.extra.update(infotext_params(job))
     overlay = bool(settings["img2img_overlay_original"])
+    depth_cond = job_depth_cond(runtime, plan, prepared)
     return run_batches(
         runtime,
         plan,
-        lambda batch: sample_batch(runtime, plan, batch, prepared),
+        lambda batch: sample_batch(runtime, plan, batch, prepared, depth_cond),
         postprocess=paste_back(prepared, overlay),
     )
 
@@ -176,8 +177,25 @@ def paste_back(prepared: list[PreparedImage], overlay: bool):  # noqa: ANN201 - 
     return postprocess
 
 
+def job_depth_cond(runtime: Runtime, plan: JobPlan, prepared: list[PreparedImage]) -> torch.Tensor | None:
+    """A depth model's extra channel, the same for every batch (each batch frames the same inputs):
+    estimated once per job, its map shown once among the result's extra images."""
+    bundle = plan.bundle
+    if bundle.unet_in_channels != bundle.latent_channels + 1:
+        return None
+    from modules.processing import depth
+
+    factor = bundle.vae_scale_factor
+    latent_hw = (plan.job.height // factor, plan.job.width // factor)
+    return depth.depth_cond_for(runtime, plan, [p.image for p in prepared], latent_hw)
+
+
 def sample_batch(
-    runtime: Runtime, plan: JobPlan, batch: Batch, prepared: list[PreparedImage]
+    runtime: Runtime,
+    plan: JobPlan,
+    batch: Batch,
+    prepared: list[PreparedImage],
+    depth_cond: torch.Tensor | None = None,
 ) -> torch.Tensor:
     job, bundle, settings = plan.job, plan.bundle, plan.settings
     generator = torch.Generator().manual_seed(batch.seeds[0])
@@ -204,7 +222,9 @@ def sample_batch(
         seeds=batch.seeds,
         subseeds=batch.subseeds,
         init_latent=init_latent,
-        image_cond=make_image_cond(runtime, plan, prepared, latent_hw, generator),
+        image_cond=depth_cond
+        if depth_cond is not None
+        else make_image_cond(plan, prepared, latent_hw, generator),
         latent_mask=mask,
     )
     return sampling_pass.run_pass(runtime, plan, plan.first_pass, batch_input)
@@ -235,7 +255,6 @@ def latent_mask(
 
 
 def make_image_cond(
-    runtime: Runtime,
     plan: JobPlan,
     prepared: list[PreparedImage],
     latent_hw: tuple[int, int],
@@ -244,10 +263,6 @@ def make_image_cond(
     bundle = plan.bundle
     if not image_cond.needs_image_cond(bundle):
         return None
-    if bundle.unet_in_channels == bundle.latent_channels + 1:
-        from modules.processing import depth
-
-        return depth.depth_cond_for(runtime, plan, [p.image for p in prepared], latent_hw)
     pixel_mask = None
     if prepared[0].mask is not None:
         arrays = [np.asarray(p.mask, dtype=np.float32) / 255 for p in prepared]

@@ -532,6 +532,9 @@ class GenerationResult:
     interrupted: bool = False
     comments: list[str] = field(default_factory=list)  # notes for the user, e.g. "Networks not found: x"
     index_of_first_image: int = 0  # 1 when images[0] is the grid of the others
+    # A1111's Processed.extra_images (a depth model's depth map): shown and sent after ``images``, with
+    # no seed or parameters text, and not samples.
+    extra_images: list[Any] = field(default_factory=list)
 
     @property
     def samples(self) -> list[Any]:

@@ -343,9 +343,7 @@ def run_batches(
             finish_batch(runtime, plan, batch, latents, result, postprocess)
         result.interrupted = runtime.progress.interrupted
         add_grid(runtime, plan, result)
-        for image in plan.extra_images:
-            result.images.append(image)
-            result.infotexts.append("")
+        result.extra_images = list(plan.extra_images)
         scripts.call(plan, "postprocess", result)
     finally:
         scripts.deactivate_networks(plan)

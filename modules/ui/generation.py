@@ -208,7 +208,8 @@ def show_result(result: GenerationResult) -> tuple[list[Any], str, dict]:
         "seeds": list(result.seeds),
         "subseeds": list(result.subseeds),
     }
-    return list(result.images), (result.infotexts[0] if result.infotexts else ""), generation
+    shown = [*result.images, *result.extra_images]  # the extra images (a depth map) last, as A1111
+    return shown, (result.infotexts[0] if result.infotexts else ""), generation
 
 
 def wire_generate(

@@ -100,3 +100,17 @@ def test_latent_mask_is_read_as_an_image(client):
     assert bad.status_code == 400 and "latent_mask" in bad.text  # as for a bad mask
     good = client.post(URL, json=request(latent_mask=b64_png(half_mask()), **fields))
     assert good.status_code == 200, good.text
+
+
+def test_a_depth_models_map_comes_after_the_images(client, runtime, monkeypatch):
+    import torch
+
+    from modules.models.tiny import build_tiny_bundle
+    from modules.processing import depth
+
+    runtime.model_loader = lambda bundle=build_tiny_bundle(unet_in_channels=5): bundle
+    monkeypatch.setattr(depth, "depth_map", lambda rt, job, images: torch.rand(len(images), 1, 64, 64))
+    body = client.post(URL, json=request(batch_size=2, steps=2)).json()
+    info = json.loads(body["info"])
+    assert len(body["images"]) == 3 and len(info["infotexts"]) == 2 == len(info["all_seeds"])
+    assert decode(body["images"][2]).mode == "L"  # A1111's images + extra_images

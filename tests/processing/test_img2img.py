@@ -140,7 +140,18 @@ def test_depth_map_reaches_the_fifth_channel(runtime):
     channel = inputs[0][0, 4]
     assert channel.shape == (8, 8)
     assert channel[0].mean() < -0.5 and channel[-1].mean() > 0.5  # normalised to -1..1, gradient kept
-    assert len(result.images) == 2 and result.images[1].mode == "L"  # the depth map used is shown too
+    assert len(result.images) == 1 and [i.mode for i in result.extra_images] == ["L"]  # the map used
+
+
+def test_the_depth_map_is_an_extra_image_not_a_sample(runtime):
+    runtime.model_loader = lambda bundle=build_tiny_bundle(unet_in_channels=5): bundle
+    depth = Image.linear_gradient("L").resize((64, 64))
+    result = runtime.img2img(job(depth_map=depth, batch_size=2, n_iter=2, steps=2))
+    # Was 7 images, 6 "samples" and 4 seeds: the grid, 4 images and the map once per batch.
+    assert (
+        len(result.images) == 5 and len(result.samples) == 4 == len(result.seeds) == len(result.infotexts) - 1
+    )
+    assert len(result.extra_images) == 1 and result.extra_images[0].mode == "L"  # shown once per job
 
 
 def test_depth_model_missing_is_a_clear_error(runtime):

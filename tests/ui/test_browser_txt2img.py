@@ -144,6 +144,70 @@ def test_hints_reach_buttons_rendered_later(page):
     page.get_by_role("tab", name="txt2img").click()
 
 
+COUNT_CLICKS = """ids => { const first = !window.clicks; window.clicks = {};
+  if (first) document.addEventListener('click', e => { const b = e.target.closest('button');
+    if (b && ids.includes(b.id)) window.clicks[b.id] = (window.clicks[b.id] || 0) + 1; }, true); }"""
+
+
+def clicks(page, elem_id: str) -> int:
+    return page.evaluate("id => window.clicks[id] || 0", elem_id)
+
+
+def long_batch(page, seed: int) -> None:
+    """Two images of 150 steps each: time enough to press keys while the first one samples."""
+    type_prompt(page, "txt2img", "a long batch")
+    small_job(page, steps=150, size=256, seed=seed)
+    set_number(page, "txt2img_batch_count", 2)
+
+
+def gallery_count(page) -> int:
+    return page.locator("#txt2img_gallery img").count()
+
+
+def test_esc_interrupts_and_ctrl_enter_restarts_the_running_job(page):
+    page.evaluate(COUNT_CLICKS, ["txt2img_generate", "txt2img_interrupt", "txt2img_skip"])
+    long_batch(page, seed=21)
+    page.locator("#txt2img_prompt textarea").press("Control+Enter")
+    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
+    interrupt = page.locator("#txt2img_interrupt")
+    assert "(Esc)" in interrupt.get_attribute("title")
+    assert "(Alt+Enter)" in page.locator("#txt2img_skip").get_attribute("title")
+    # Ctrl+Enter while it runs: A1111 interrupts the job and starts it again, with the edited prompt.
+    type_prompt(page, "txt2img", "a restarted batch")
+    page.locator("#txt2img_neg_prompt textarea").press("Control+Enter")
+    wait_for_result(page, "txt2img", "a long batch", timeout=60_000)  # the first run, interrupted
+    page.wait_for_function("window.clicks['txt2img_generate'] >= 2", timeout=60_000)
+    assert clicks(page, "txt2img_interrupt") == 1
+    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
+    shot(page, "txt2img-restarted")
+    # Esc from anywhere on the page (here: the page body) interrupts the new run within its first image.
+    page.locator("#txt2img_progress").click()
+    page.keyboard.press("Escape")
+    info = wait_for_result(page, "txt2img", "a restarted batch", timeout=60_000)
+    assert clicks(page, "txt2img_interrupt") == 2
+    assert "Seed: 21," in info
+    assert "Steps: 150" in info
+    assert gallery_count(page) == 1  # the second image of the batch never started
+    assert page.locator("#txt2img_generate").is_visible()
+
+
+def test_alt_enter_skips_the_current_image_and_goes_on(page):
+    page.evaluate(COUNT_CLICKS, ["txt2img_generate", "txt2img_interrupt", "txt2img_skip"])
+    long_batch(page, seed=22)
+    page.click("#txt2img_generate")
+    page.wait_for_selector("#txt2img_preview img", timeout=60_000)
+    assert "1/2" in page.inner_text("#txt2img_progress")
+    page.locator("#txt2img_prompt textarea").press("Alt+Enter")
+    page.wait_for_function(
+        "document.querySelector('#txt2img_progress')?.innerText.includes('2/2')", timeout=60_000
+    )
+    assert clicks(page, "txt2img_skip") == 1
+    page.keyboard.press("Escape")  # no need to wait for the second image
+    wait_for_result(page, "txt2img", "Seed: 22,", timeout=60_000)
+    assert gallery_count(page) == 3  # the skipped image, the interrupted one and their grid
+    set_number(page, "txt2img_batch_count", 1)
+
+
 def test_interrupt_stops_a_long_run_early(page):
     type_prompt(page, "txt2img", "a long run")
     small_job(page, steps=150, size=256, seed=5)

@@ -12,10 +12,11 @@ from PIL import Image
 from modules import cmd_args
 from modules.extensions import loader
 from modules.processing import postprocess
+from modules.processing.job import GenerationResult
 from modules.runtime import Runtime
 from modules.ui import extensions, extras, img2img, merger, settings
 from modules.ui.form import USE_SAME_SAMPLER, JobForm
-from modules.ui.generation import paste_settings
+from modules.ui.generation import paste_settings, show_result
 from modules.ui.ui_config import UiConfig
 
 
@@ -159,3 +160,10 @@ def test_app_builds_and_writes_ui_config(runtime):
     for key in ("txt2img/Sampling steps/value", "img2img/Denoising strength/value", "extras/Resize/value"):
         assert key in saved
     assert 'sdwebuiTheme = "dark"' in app.head_html("dark")
+
+
+def test_the_gallery_shows_extra_images_after_the_results():
+    image, depth = Image.new("RGB", (8, 8)), Image.new("L", (8, 8))
+    result = GenerationResult([image], [1], [2], ["p"], [""], ["p\nSeed: 1"], {}, extra_images=[depth])
+    shown, text, generation = show_result(result)
+    assert shown == [image, depth] and generation["infotexts"] == ["p\nSeed: 1"]
