@@ -112,6 +112,7 @@ def build(runtime: Runtime, other_lists: list[tuple[gr.Dropdown, list[str]]] = (
             submit = gr.Button("Merge", variant="primary", elem_id="modelmerger_merge")
         with gr.Column():
             result = gr.HTML(elem_id="modelmerger_result")
+
     def merge_and_list(*values: object) -> tuple:
         message = run_merge(runtime, *values)
         titles = runtime.models.titles()
