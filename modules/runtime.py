@@ -200,7 +200,7 @@ class Runtime:
 
         def work() -> GenerationResult:
             settings = self.options.snapshot(job.override_settings)
-            self.progress.begin(mode, job_count=job.n_iter)
+            self.progress.begin(mode, job_count=job.n_iter, batch_size=job.batch_size)
             with torch.inference_mode():
                 return generate(self, job, settings)
 

@@ -224,10 +224,10 @@ def test_alt_enter_skips_the_current_image_and_goes_on(page):
     long_batch(page, seed=22)
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_preview img", timeout=60_000)
-    assert "1/2" in page.inner_text("#txt2img_progress")
+    assert "image 1 of 2," in page.inner_text("#txt2img_progress")
     page.locator("#txt2img_prompt textarea").press("Alt+Enter")
     page.wait_for_function(
-        "document.querySelector('#txt2img_progress')?.innerText.includes('2/2')", timeout=60_000
+        "document.querySelector('#txt2img_progress')?.innerText.includes('image 2 of 2,')", timeout=60_000
     )
     assert clicks(page, "txt2img_skip") == 1
     page.keyboard.press("Escape")  # no need to wait for the second image
