@@ -4,6 +4,7 @@ ui-config.json surviving a restart."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -101,8 +102,9 @@ def test_send_to_extras_and_resize(page):
     page.wait_for_function(
         "document.querySelector('#html_info_extras').innerText.includes('Postprocess upscale by: 2')"
     )
-    # The source's parameters text is carried over.
+    # The source's parameters text is carried over, and names the file as a generated image's.
     assert "a yellow moon" in page.inner_text("#html_info_extras")
+    assert re.search(r"Saved: \d{5}-3-a yellow moon\.png", page.inner_text("#html_info_extras"))
     page.wait_for_selector("#extras_gallery img")
 
 

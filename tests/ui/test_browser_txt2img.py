@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from modules import output_paths
 from tests.ui.browser import (
     LOCAL,
     number,
@@ -55,6 +57,21 @@ def test_generate_shows_image_and_parameters(page):
     assert re.fullmatch(r"Time taken: (\d+ min\. )?\d+\.\d sec\.", taken.strip()), taken
     assert info.index("Seed: 42") < info.index("Time taken:")
     shot(page, "txt2img-generated")
+
+
+def test_save_names_the_file_as_generated_images_are(page, module_server):
+    """Save after the generation above: outputs/save/<number>-42-a red circle.png, not 00000--.png."""
+    _, data_dir = module_server
+    page.click("#save_txt2img")
+    page.wait_for_function(
+        "document.querySelector('#html_log_txt2img')?.innerText.includes('Saved:')", timeout=30_000
+    )
+    name = page.inner_text("#html_log_txt2img").split("Saved:")[1].strip()
+    assert re.fullmatch(r"\d{5}-42-a red circle\.png", name), name
+    saved = data_dir / "outputs" / "save" / name
+    assert stat.S_IMODE(saved.stat().st_mode) == output_paths.FILE_MODE
+    assert page.locator("#download_files_txt2img").is_visible()
+    shot(page, "txt2img-saved")
 
 
 def test_token_counter_counts_parsed_prompt(page):
