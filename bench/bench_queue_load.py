@@ -67,9 +67,11 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def api_user(client: httpx.AsyncClient, index: int) -> bool:
+async def api_user(client: httpx.AsyncClient, index: int) -> bool | str:
     response = await client.post("/sdapi/v1/txt2img", json={**JOB, "seed": index}, timeout=None)
-    return response.status_code == 200 and len(response.json()["images"]) == 1
+    if response.status_code != 200:
+        return f"api {response.status_code}: {response.text[:200]}"
+    return len(response.json()["images"]) == 1 or "api: wrong image count"
 
 
 async def browser_tab(client: httpx.AsyncClient, index: int, round_no: int) -> bool:
@@ -83,7 +85,7 @@ async def browser_tab(client: httpx.AsyncClient, index: int, round_no: int) -> b
         await client.get("/sdapi/v1/progress", params={"task_id": task_id}, timeout=None)
         await asyncio.sleep(0.25)
     response = await job
-    return response.status_code == 200
+    return response.status_code == 200 or f"tab {response.status_code}: {response.text[:200]}"
 
 
 async def watch_progress(client: httpx.AsyncClient, stop: asyncio.Event, samples: list[float]) -> None:
@@ -109,10 +111,16 @@ async def one_round(url: str, requests: int, tabs: int, round_no: int) -> dict:
         stop.set()
         await watcher
     answered = sum(o is True for o in outcomes)
+    failures: dict[str, int] = {}
+    for outcome in outcomes:
+        if outcome is not True:
+            reason = outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}"
+            failures[reason] = failures.get(reason, 0) + 1
     ordered = sorted(samples)
     return {
         "answered": answered,
         "lost": len(outcomes) - answered,
+        "failures": failures,
         "seconds": round(seconds, 1),
         "progress_calls": len(samples),
         "progress_p50_ms": round(statistics.median(ordered), 1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
@@ -33,6 +33,12 @@ from modules.processing.job import GenerationJob, GenerationResult
 from modules.progress import Progress
 from modules.sampling.registry import default_registry
 from modules.styles import StyleDatabase
+
+if TYPE_CHECKING:
+    from modules.processing.pipeline import JobPlan
+
+# Queue labels of generations: the tasks a running generation lets in between its images.
+GENERATION_LABELS = frozenset({"txt2img", "img2img"})
 
 
 class Runtime:
@@ -156,6 +162,22 @@ class Runtime:
             return work()
         return self.queue.submit(work, user=user, label=label).future.result()
 
+    def share_turn(self, plan: JobPlan) -> bool:
+        """Between two images of a generation: one waiting generation of another user runs first, so a
+        long batch count delays others by one image. The job's extra networks come off the model for
+        it (the next batch applies them again); the job keeps its own model and settings snapshot."""
+        if not self.queue.others_waiting(GENERATION_LABELS):
+            return False
+        if self.options["sd_vae"] != self.models.options.vae:
+            return False  # the other job would apply a new live VAE to the models this job is using
+        self.scripts.deactivate_networks(plan)
+        progress = self.progress
+        progress.textinfo = "Paused: another user's job runs first"
+        try:
+            return self.queue.share_turn(GENERATION_LABELS)
+        finally:
+            progress.textinfo = ""
+
     def submit_job(self, mode: str, job: GenerationJob, user: str = "", task_id: str | None = None) -> Task:
         """Queue one generation and return its task at once (await ``task.future`` for the result)."""
         job.validate()
@@ -178,7 +200,7 @@ class Runtime:
 
         def work() -> GenerationResult:
             settings = self.options.snapshot(job.override_settings)
-            self.progress.begin(mode, job_count=job.n_iter)
+            self.progress.begin(mode, job_count=job.n_iter, batch_size=job.batch_size)
             with torch.inference_mode():
                 return generate(self, job, settings)
 

@@ -3,7 +3,9 @@
 A ``JobQueue`` holds waiting tasks and hands them, one at a time, to an ``Executor``. Callers get a
 ``Task`` back at once and wait on its ``future`` (``asyncio.wrap_future`` in async handlers), so a
 waiting request costs no thread. Order is fair between users: first come first served for one user,
-round robin across users, so one user's many jobs delay another's by at most one job.
+round robin across users, so one user's many jobs delay another's by at most one job. Within one job,
+``share_turn`` (called by a generation between its images) lets a waiting generation of another user
+run first, nested on the same thread, so a batch count of 100 delays others by at most one image.
 
 The interface is small on purpose (``submit``, ``cancel``, ``status``, ``result``): it is the seam a
 remote executor will plug into later. ``LocalExecutor`` runs tasks in this process on one thread.
@@ -52,6 +54,7 @@ class Task:
     started_at: float | None = None
     finished_at: float | None = None
     context: dict[str, Any] = field(default_factory=dict)  # what the executor keeps for this task alone
+    suspended: bool = False  # running, but another user's task runs in its turn (share_turn)
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,35 @@ class JobQueue:
             return self._tasks.get(task_id) or self._finished.get(task_id)
 
     def running(self) -> list[Task]:
+        """Tasks running now (one suspended by ``share_turn`` is not: the task it let in is)."""
         with self._cond:
-            return [t for t in self._tasks.values() if t.state is State.RUNNING]
+            return [t for t in self._tasks.values() if t.state is State.RUNNING and not t.suspended]
+
+    def share_turn(self, labels: frozenset[str]) -> bool:
+        """From inside running work, between two units of it: run one waiting task whose label is in
+        ``labels``, of a user with no task running, at once on this thread, then return (True if one
+        ran). Fairness per image for long jobs; the caller must leave nothing patched that the other
+        task could see. Only the local executor runs tasks this way."""
+        outer = current_task()
+        if outer is None or not isinstance(self.executor, LocalExecutor):
+            return False
+        with self._cond:
+            busy = {t.user for t in self._tasks.values() if t.state is State.RUNNING}
+            task = self._take(lambda t: t.user not in busy and t.label in labels)
+            if task is None:
+                return False
+            outer.suspended = True
+        try:
+            self._run(task)
+        finally:
+            outer.suspended = False
+        return True
+
+    def others_waiting(self, labels: frozenset[str]) -> bool:
+        """Whether ``share_turn`` would run something now."""
+        with self._cond:
+            busy = {t.user for t in self._tasks.values() if t.state is State.RUNNING}
+            return any(q[0].label in labels for u, q in self._waiting.items() if u not in busy)
 
     def waiting(self) -> list[Task]:
         """Waiting tasks in the order they will run."""
@@ -212,36 +242,47 @@ class JobQueue:
                 self._cond.wait()
             if self._closed:
                 return None
-            user, queue = next(iter(self._waiting.items()))
-            task = queue.popleft()
-            # The served user goes to the back of the line; one with nothing left leaves it.
-            del self._waiting[user]
-            if queue:
-                self._waiting[user] = queue
-            task.state = State.RUNNING
-            task.started_at = time.monotonic()
-            return task
+            return self._take(lambda task: True)
+
+    def _take(self, wanted: Callable[[Task], bool]) -> Task | None:
+        """The first user's next task that is ``wanted``, marked running (the caller holds the lock)."""
+        user = next((u for u, q in self._waiting.items() if wanted(q[0])), None)
+        if user is None:
+            return None
+        queue = self._waiting[user]
+        task = queue.popleft()
+        # The served user goes to the back of the line; one with nothing left leaves it.
+        del self._waiting[user]
+        if queue:
+            self._waiting[user] = queue
+        task.state = State.RUNNING
+        task.started_at = time.monotonic()
+        return task
 
     def _dispatch(self) -> None:
         while (task := self._next()) is not None:
-            if not task.future.set_running_or_notify_cancel():
-                with self._cond:
-                    self._finish(task, State.CANCELLED)
-                continue
-            _current.task = task
-            try:
-                result = self.executor.run(task)
-            except BaseException as error:  # handed to the waiting caller, never lost
-                with self._cond:
-                    self._finish(task, State.FAILED)
-                task.future.set_exception(error)
-            else:
-                with self._cond:
-                    self._finish(task, State.DONE)
-                task.future.set_result(result)
-            finally:
-                _current.task = None
-                task.progress.end()
+            self._run(task)
+
+    def _run(self, task: Task) -> None:
+        if not task.future.set_running_or_notify_cancel():
+            with self._cond:
+                self._finish(task, State.CANCELLED)
+            return
+        outer = current_task()
+        _current.task = task
+        try:
+            result = self.executor.run(task)
+        except BaseException as error:  # handed to the waiting caller, never lost
+            with self._cond:
+                self._finish(task, State.FAILED)
+            task.future.set_exception(error)
+        else:
+            with self._cond:
+                self._finish(task, State.DONE)
+            task.future.set_result(result)
+        finally:
+            _current.task = outer
+            task.progress.end()
 
     def _finish(self, task: Task, state: State) -> None:
         if task.started_at is not None and state is not State.CANCELLED:

@@ -325,6 +325,9 @@ def run_batches(
             if runtime.progress.interrupted:
                 break
             if batch.index:
+                runtime.share_turn(plan)  # another user's waiting job may run first: fair per image
+                if runtime.progress.interrupted:
+                    break
                 runtime.progress.next_job()
             hook_args = dict(
                 batch_number=batch.index, prompts=batch.prompts, seeds=batch.seeds, subseeds=batch.subseeds

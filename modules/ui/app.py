@@ -18,6 +18,7 @@ from PIL import Image
 
 from modules import paths
 from modules.extensions.loader import Extension
+from modules.processing.job import USE_SAME_CHECKPOINT
 from modules.runtime import Runtime
 from modules.ui import (
     extensions,
@@ -73,7 +74,8 @@ def build(runtime: Runtime) -> gr.Blocks:
             with gr.Tab("PNG Info", id="pnginfo", elem_id="tab_pnginfo"):
                 png = pnginfo.build()
             with gr.Tab("Checkpoint Merger", id="modelmerger", elem_id="tab_modelmerger"):
-                merger.build(runtime)
+                hires_checkpoint = t2i.form.fields["hr_checkpoint_name"]
+                merger.build(runtime, [(bar.checkpoint, []), (hires_checkpoint, [USE_SAME_CHECKPOINT])])
             render_extension_tabs(runtime, extension_tabs)
             with gr.Tab("Settings", id="settings", elem_id="tab_settings"):
                 settings.build(runtime)

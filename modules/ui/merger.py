@@ -32,7 +32,8 @@ def run_merge(
     name: str,
     half: bool,
     vae: str,
-) -> tuple[str, dict, dict, dict]:
+) -> str:
+    """Merge as asked and rescan the checkpoints; the message to show (gr.Error on bad input)."""
     if not primary or not secondary:
         raise gr.Error("Choose the primary (A) and secondary (B) models.")
     if method == merge.ADD_DIFFERENCE and not tertiary:
@@ -63,11 +64,12 @@ def run_merge(
     except ValueError as error:
         raise gr.Error(str(error)) from error
     models.refresh()
-    choices = gr.update(choices=models.titles())
-    return f"<p>Checkpoint saved to {html.escape(str(output))}</p>", choices, choices, choices
+    return f"<p>Checkpoint saved to {html.escape(str(output))}</p>"
 
 
-def build(runtime: Runtime) -> None:
+def build(runtime: Runtime, other_lists: list[tuple[gr.Dropdown, list[str]]] = ()) -> None:
+    """The tab; ``other_lists`` are the app's other checkpoint dropdowns (with the choices that come
+    before the titles, e.g. "Use same checkpoint"), given the merged file as soon as it exists."""
     titles = runtime.models.titles()
     with gr.Row():
         with gr.Column(elem_id="modelmerger_models"):
@@ -110,9 +112,16 @@ def build(runtime: Runtime) -> None:
             submit = gr.Button("Merge", variant="primary", elem_id="modelmerger_merge")
         with gr.Column():
             result = gr.HTML(elem_id="modelmerger_result")
+
+    def merge_and_list(*values: object) -> tuple:
+        message = run_merge(runtime, *values)
+        titles = runtime.models.titles()
+        own = [gr.update(choices=titles)] * 3
+        return (message, *own, *(gr.update(choices=[*before, *titles]) for _, before in other_lists))
+
     submit.click(
-        lambda *v: run_merge(runtime, *v),
+        merge_and_list,
         [primary, secondary, tertiary, method, multiplier, name, half, vae],
-        [result, primary, secondary, tertiary],
+        [result, primary, secondary, tertiary, *(dropdown for dropdown, _ in other_lists)],
         api_visibility="private",
     )

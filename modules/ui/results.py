@@ -117,7 +117,7 @@ def wire(runtime: Runtime, tab: str, r: Results) -> None:
 
     def select(generation: dict, event: gr.SelectData) -> tuple[int, str, str]:
         text = pick(generation["infotexts"], event.index)
-        return event.index, info_html(text), text
+        return event.index, info_html(text) + generation.get("performance", ""), text
 
     r.gallery.select(select, r.generation, [r.selected, r.info, r.infotext], **private)
     r.open_folder.click(lambda: open_folder(output_folder(runtime, tab)), None, None, **private)

@@ -54,7 +54,9 @@ def runtime(tmp_path, tiny_bundle):
     assert not registry.errors, registry.errors
     rt = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu"]), registry)
     rt.model_loader = lambda: tiny_bundle
-    rt.file_data = write_hypernetwork(rt.paths.hypernetwork_dir / "tiny.pt", attention_widths(tiny_bundle.unet))
+    rt.file_data = write_hypernetwork(
+        rt.paths.hypernetwork_dir / "tiny.pt", attention_widths(tiny_bundle.unet)
+    )
     return rt
 
 
@@ -82,7 +84,10 @@ def test_keys_and_values_get_the_residual_mlp_of_their_width(runtime, tiny_bundl
         handler.deactivate(p)
     for which, hooked in ((0, hooked_k), (1, hooked_v)):
         s = runtime.file_data[width][which]
-        mlp = torch.relu(x @ s["linear.0.weight"].T + s["linear.0.bias"]) @ s["linear.2.weight"].T + s["linear.2.bias"]
+        mlp = (
+            torch.relu(x @ s["linear.0.weight"].T + s["linear.0.bias"]) @ s["linear.2.weight"].T
+            + s["linear.2.bias"]
+        )
         projection = attn.to_k if which == 0 else attn.to_v
         assert torch.allclose(hooked, projection(x + mlp * 0.5), atol=1e-5)
     assert torch.equal(attn.to_k(x), plain_k) and torch.equal(attn.to_v(x), plain_v)  # hooks removed

@@ -195,3 +195,22 @@ def test_problem_tags_are_reported_and_not_hashed(runtime, prompt, notes, hashed
     hashes = parse_infotext(result.infotexts[0]).get("Lora hashes", "")
     assert [entry.split(":")[0].strip() for entry in hashes.split(",") if entry] == hashed
     assert not runtime.extensions.errors
+
+
+def test_another_users_job_let_in_between_images_never_sees_this_jobs_lora(runtime, tiny_bundle):
+    import threading
+
+    before = h.state_of(tiny_bundle)
+    gate, release = threading.Event(), threading.Event()
+    runtime.queue.submit(lambda: gate.set() or release.wait(30), user="gatekeeper")
+    assert gate.wait(30)
+    alice = runtime.submit_job("txt2img", job("a red circle <lora:both:1>", n_iter=2), user="alice")
+    bob = runtime.submit_job("txt2img", job("a red circle", seed=5), user="bob")
+    release.set()
+    with_lora, plain = alice.future.result(60), bob.future.result(60)
+    assert bob.finished_at < alice.finished_at  # bob's job ran between alice's two images
+    assert np.array_equal(pixels(plain), pixels(runtime.txt2img(job("a red circle", seed=5))))
+    alone = runtime.txt2img(job("a red circle <lora:both:1>", n_iter=2))
+    for a, b in zip(with_lora.samples, alone.samples, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))  # the LoRA came back for her second image
+    h.assert_same_state(before, tiny_bundle)

@@ -105,3 +105,25 @@ def test_a_model_asked_for_outside_the_queue_loads_in_its_turn(runtime):
     runtime.models.get = spy
     runtime.model()
     assert seen == [True]
+
+
+def test_a_long_batch_count_delays_another_user_by_one_image(runtime):
+    import numpy as np
+
+    gate, release = threading.Event(), threading.Event()
+    runtime.queue.submit(lambda: gate.set() or release.wait(30), user="gatekeeper")
+    assert gate.wait(30)
+    alice = runtime.submit_job("txt2img", job(n_iter=3), user="alice")
+    bob = runtime.submit_job("txt2img", job(seed=99), user="bob")
+    finished: list[str] = []
+    bob.future.add_done_callback(lambda _: finished.append("bob"))
+    alice.future.add_done_callback(lambda _: finished.append("alice"))
+    release.set()
+    long, short = alice.future.result(60), bob.future.result(60)
+    assert finished == ["bob", "alice"]  # bob's image came between alice's first and second
+    assert long.seeds == [7, 8, 9]
+    # Neither job saw the other: each equals a run alone.
+    alone = runtime.txt2img(job(n_iter=3))
+    for a, b in zip(long.samples, alone.samples, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert np.array_equal(np.asarray(short.images[0]), np.asarray(runtime.txt2img(job(seed=99)).images[0]))

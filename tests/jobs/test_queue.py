@@ -130,3 +130,33 @@ def test_work_knows_its_task_and_the_queue_forgets_finished_work(queue):
     assert seen == [task] and current_task() is None
     with pytest.raises(RuntimeError, match="already run"):
         task.work()  # the closure (and what it held) is dropped once done
+
+
+def test_share_turn_lets_another_users_waiting_task_in_between_units(queue):
+    ran: list[str] = []
+    seen_running: list[list[str]] = []
+    gate = hold(queue)
+
+    def long_job() -> None:
+        for i in range(3):
+            ran.append(f"a{i}")
+            queue.share_turn(frozenset({"txt2img"}))
+
+    def bob() -> None:
+        seen_running.append([t.id for t in queue.running()])
+        assert current_task().id == "bob"
+        ran.append("bob")
+
+    alice = queue.submit(long_job, user="alice", label="txt2img", task_id="alice")
+    queue.submit(lambda: ran.append("alice-2"), user="alice", label="txt2img", task_id="alice-2")
+    queue.submit(lambda: ran.append("merge"), user="carol", label="merge", task_id="merge")
+    queue.submit(bob, user="bob", label="txt2img", task_id="bob")
+    gate.release.set()
+    alice.future.result(10)
+    queue.result("merge", timeout=10)
+    queue.result("alice-2", timeout=10)
+    # Bob's generation ran after alice's first unit; her own next task and carol's merge waited.
+    assert ran[:4] == ["a0", "bob", "a1", "a2"]
+    assert seen_running == [["bob"]]  # alice's suspended task is not "running" meanwhile
+    assert queue.status("bob").state is State.DONE
+    assert not queue.share_turn(frozenset({"txt2img"}))  # outside queued work: nothing happens

@@ -167,3 +167,27 @@ def test_the_gallery_shows_extra_images_after_the_results():
     result = GenerationResult([image], [1], [2], ["p"], [""], ["p\nSeed: 1"], {}, extra_images=[depth])
     shown, text, generation = show_result(result)
     assert shown == [image, depth] and generation["infotexts"] == ["p\nSeed: 1"]
+
+
+def test_a_merged_checkpoint_appears_in_every_checkpoint_list_at_once(runtime):
+    from modules.models.loader import save_checkpoint
+    from modules.models.tiny import build_tiny_bundle
+    from modules.ui import app
+
+    for seed, name in [(0, "a"), (1, "b")]:
+        save_checkpoint(build_tiny_bundle(seed=seed), runtime.paths.ckpt_dir / f"{name}.safetensors")
+    runtime.models.refresh()
+    demo = app.build(runtime)
+    (merge_fn,) = [
+        f
+        for f in demo.fns.values()
+        if any(getattr(demo.blocks.get(t[0]), "elem_id", None) == "modelmerger_merge" for t in f.targets)
+    ]
+    ids = [o.elem_id for o in merge_fn.outputs]
+    assert "setting_sd_model_checkpoint" in ids and "txt2img_hr_checkpoint" in ids
+    updates = merge_fn.fn(
+        "a.safetensors", "b.safetensors", None, "Weighted sum", 0.3, "merged", False, "None"
+    )
+    for elem_id, update in zip(ids[1:], updates[1:], strict=True):
+        assert any(title.startswith("merged.safetensors") for title in update["choices"]), elem_id
+    assert updates[ids.index("txt2img_hr_checkpoint")]["choices"][0] == "Use same checkpoint"
