@@ -177,7 +177,7 @@ def save_sample(p: JobPlan, image: Image.Image, infotext: str, prompt: str, seed
     folder = output_paths.output_folder(
         p.paths.outputs_dir, settings[f"outdir_{p.mode}_samples"], f"{p.mode}-images"
     )
-    pattern = settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN
+    pattern = image_files.samples_pattern(settings)
     return _save(
         p,
         image,

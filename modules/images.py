@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from PIL import Image, PngImagePlugin
@@ -218,6 +219,12 @@ _REPLACEMENTS: dict[str, Callable[..., object]] = {
     "user": lambda f: sanitize_filename_part(f.user, replace_spaces=False),
     "none": lambda f: "",
 }
+
+
+def samples_pattern(settings: Mapping[str, Any]) -> str:
+    """The file-name pattern of images (generated, saved from the UI, made by Extras): the setting,
+    else A1111's default."""
+    return settings["samples_filename_pattern"] or DEFAULT_PATTERN
 
 
 def apply_pattern(pattern: str, fields: NameFields) -> str:

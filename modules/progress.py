@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ class ProgressReport:
     job: str
     job_no: int
     job_count: int
+    batch_size: int  # images made together in each of the job_count batches
     sampling_step: int
     sampling_steps: int
     progress: float  # 0..1 over the whole request
@@ -39,11 +42,13 @@ class Progress:
         self.skipped = False
         self._reset("")
         self.active = False
+        self._spanning = False
 
     def _reset(self, job: str) -> None:
         self.job = job
         self.job_no = 0
         self.job_count = 0
+        self.batch_size = 1
         self.sampling_step = 0
         self.sampling_steps = 0
         self.started_at = time.monotonic()
@@ -52,12 +57,34 @@ class Progress:
         self.textinfo = ""
         self._followed_preview = -1
 
-    def begin(self, job: str, job_count: int = 1) -> None:
-        """The task starts running; an Interrupt pressed before that still counts."""
+    def begin(self, job: str, job_count: int = 1, batch_size: int = 1) -> None:
+        """The task starts running; an Interrupt pressed before that still counts. Inside ``span``, a
+        generation that begins is the next job of the one bar instead."""
         with self._lock:
+            if self._spanning:
+                if self._span_started:
+                    self._advance()
+                self._span_started = True
+                self.batch_size = batch_size
+                return
             self._reset(job)
             self.job_count = job_count
+            self.batch_size = batch_size
             self.active = True
+
+    @contextmanager
+    def span(self, job: str, job_count: int, batch_size: int = 1) -> Iterator[None]:
+        """Generations run one after another (img2img's batch of a folder) as one bar of ``job_count``
+        batches, so the bar does not start again at every image."""
+        with self._lock:
+            self._reset(job)
+            self.job_count, self.batch_size, self.active = job_count, batch_size, True
+            self._spanning, self._span_started = True, False
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._spanning = False
 
     def end(self) -> None:
         with self._lock:
@@ -66,9 +93,12 @@ class Progress:
     def next_job(self) -> None:
         """Start the next batch; a Skip only ever skips the batch that was running when pressed."""
         with self._lock:
-            self.job_no += 1
-            self.sampling_step = 0
-            self.skipped = False
+            self._advance()
+
+    def _advance(self) -> None:
+        self.job_no += 1
+        self.sampling_step = 0
+        self.skipped = False
 
     def set_step(self, step: int, total: int) -> None:
         with self._lock:
@@ -121,6 +151,7 @@ class Progress:
                 job=self.job,
                 job_no=self.job_no,
                 job_count=self.job_count,
+                batch_size=self.batch_size,
                 sampling_step=self.sampling_step,
                 sampling_steps=self.sampling_steps,
                 progress=fraction,

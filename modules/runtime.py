@@ -202,7 +202,7 @@ class Runtime:
 
         def work() -> GenerationResult:
             settings = self.options.snapshot(job.override_settings)
-            self.progress.begin(mode, job_count=job.n_iter)
+            self.progress.begin(mode, job_count=job.n_iter, batch_size=job.batch_size)
             if self.workers is not None:
                 return self.workers.run(mode, job, settings, current_task())
             with torch.inference_mode():

@@ -165,6 +165,21 @@ def run_batch(
             images=[], seeds=[], subseeds=[], prompts=[], negative_prompts=[], infotexts=[], parameters={}
         )
     )
+    # One bar for the whole folder: each image's generation goes on where the last one stopped.
+    with runtime.progress.span("img2img", len(files) * job.n_iter, job.batch_size):
+        run_files(runtime, options, base, files, masks, batch, on_image)
+    return batch
+
+
+def run_files(
+    runtime: Runtime,
+    options: BatchOptions,
+    base: GenerationJob,
+    files: list[Path],
+    masks: list[Path],
+    batch: BatchResult,
+    on_image: Callable[[Path, GenerationResult], None] | None,
+) -> None:
     for path in files:
         image = load(path, batch.skipped)
         if image is None:
@@ -186,7 +201,6 @@ def run_batch(
         if done.interrupted:
             batch.result.interrupted = True
             break
-    return batch
 
 
 def load(path: Path, skipped: list[str]) -> Image.Image | None:

@@ -118,12 +118,13 @@ def strength(job: GenerationJob) -> float:
 
 def upscale(
     plan: JobPlan, latents: torch.Tensor, decoded: list[Image.Image] | None, size: HiresSize, seed: int
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, list[Image.Image] | None]:
     """The first pass's latents at the hires size: interpolated, or (an image upscaler) the first pass's
-    pictures, ``decoded``, resized and encoded by the model now in use."""
+    pictures, ``decoded``, resized and encoded by the model now in use; and those resized pictures."""
     bundle, job = plan.model, plan.job
     factor = bundle.vae_scale_factor
     hw = (size.height // factor, size.width // factor)
+    images = None
     if decoded is None:
         mode, antialias = LATENT_UPSCALERS[job.hr_upscaler]
         upscaled = F.interpolate(latents, size=hw, mode=mode, antialias=antialias)
@@ -133,7 +134,29 @@ def upscale(
     ty, tx = size.truncate_y, size.truncate_x
     return upscaled[
         :, :, ty // 2 : upscaled.shape[2] - (ty + 1) // 2, tx // 2 : upscaled.shape[3] - (tx + 1) // 2
-    ]
+    ], images
+
+
+def second_pass_cond(
+    plan: JobPlan, init_latent: torch.Tensor, images: list[Image.Image] | None, size: HiresSize, seed: int
+) -> torch.Tensor | None:
+    """The hires pass's extra UNet channels. For an inpainting model with "inpainting conditioning mask
+    strength" w below 1, A1111 conditions on (1 - w) x the upscaled image, not on the blank image: the
+    decoded upscaled latents, or (A1111 quirk, kept for the same images) an image upscaler's pictures
+    as 0..1 where the VAE takes -1..1. Cropped as the latents are where a resize-to target truncates."""
+    bundle = plan.model
+    hw = tuple(init_latent.shape[-2:])
+    weight = float(plan.settings["inpainting_mask_weight"])
+    if not image_cond.uses_inpainting_cond(bundle) or weight >= 1:
+        return image_cond.txt2img_cond(bundle, init_latent.shape[0], hw)
+    if images is None:
+        pixels = vae.decode_pixels(bundle, init_latent).float()
+    else:
+        factor = bundle.vae_scale_factor
+        top, left = size.truncate_y // 2 * factor, size.truncate_x // 2 * factor
+        pixels = (vae.images_to_tensor(images) + 1) / 2
+        pixels = pixels[:, :, top : top + hw[0] * factor, left : left + hw[1] * factor]
+    return image_cond.pixels_cond(bundle, pixels, None, hw, weight, torch.Generator().manual_seed(seed))
 
 
 @dataclass
@@ -202,7 +225,7 @@ def run_second_pass(
     conds, unconds = second.conditioning.batch(prompts, negatives)
     if second.conditioning.old_scheduling_changed:
         plan.extra[key("use_old_scheduling")] = True
-    init_latent = upscale(plan, latents, decoded, second.size, batch.seeds[0])
+    init_latent, upscaled = upscale(plan, latents, decoded, second.size, batch.seeds[0])
     runtime.progress.textinfo = "hires fix"
     batch_input = sampling_pass.BatchInput(
         conds=conds,
@@ -211,6 +234,6 @@ def run_second_pass(
         seeds=batch.seeds,
         subseeds=batch.subseeds,
         init_latent=init_latent,
-        image_cond=image_cond.txt2img_cond(plan.model, len(batch.seeds), tuple(init_latent.shape[-2:])),
+        image_cond=second_pass_cond(plan, init_latent, upscaled, second.size, batch.seeds[0]),
     )
     return sampling_pass.run_pass(runtime, plan, second.sampling, batch_input)

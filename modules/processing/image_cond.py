@@ -34,10 +34,21 @@ def inpainting_cond(
     and plain img2img on an inpainting model). A1111's "inpainting conditioning mask strength" blends
     between the blanked (1.0) and the untouched (0.0) image.
     """
-    pixels = vae.images_to_tensor(images)
+    return pixels_cond(bundle, vae.images_to_tensor(images), mask, latent_hw, mask_weight, generator)
+
+
+def pixels_cond(
+    bundle: ModelBundle,
+    pixels: torch.Tensor,
+    mask: torch.Tensor | None,
+    latent_hw: tuple[int, int],
+    mask_weight: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``inpainting_cond`` of pixels [B, 3, H, W] as the VAE takes them (-1..1)."""
     if mask is None:
         mask = torch.ones(1, 1, *pixels.shape[-2:])
-    mask = torch.round(mask.float())
+    mask = torch.round(mask.float()).to(pixels)
     blanked = torch.lerp(pixels, pixels * (1.0 - mask), mask_weight)
     latents = vae.encode_pixels(bundle, blanked, generator)
     small_mask = F.interpolate(mask, size=latent_hw).expand(latents.shape[0], 1, *latent_hw)
@@ -46,7 +57,7 @@ def inpainting_cond(
 
 def txt2img_cond(bundle: ModelBundle, count: int, latent_hw: tuple[int, int]) -> torch.Tensor | None:
     """What a txt2img (or hires) pass feeds the extra channels: for an inpainting model, A1111's blank
-    conditioning (a mid-grey image, value 0, that the mask of ones marks for complete repainting)."""
+    conditioning (a mid-grey image, exactly 0 to the VAE, that the mask of ones marks for repainting)."""
     if not needs_image_cond(bundle):
         return None
     if bundle.unet_in_channels != bundle.latent_channels + 5:
@@ -54,8 +65,8 @@ def txt2img_cond(bundle: ModelBundle, count: int, latent_hw: tuple[int, int]) ->
             "This is a depth-to-image checkpoint: it needs an input image, so use img2img with it"
         )
     factor = bundle.vae_scale_factor
-    grey = [Image.new("RGB", (latent_hw[1] * factor, latent_hw[0] * factor), (127, 127, 127))] * count
-    return inpainting_cond(bundle, grey, None, latent_hw, generator=torch.Generator().manual_seed(0))
+    grey = torch.zeros(count, 3, latent_hw[0] * factor, latent_hw[1] * factor)
+    return pixels_cond(bundle, grey, None, latent_hw, generator=torch.Generator().manual_seed(0))
 
 
 def depth_cond(depth: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:

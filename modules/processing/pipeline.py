@@ -480,7 +480,7 @@ def save_output(runtime: Runtime, plan: JobPlan, image: Any, index: int, text: s
         extension=settings["samples_format"],
         infotext=saving.infotext,
         fields=fields,
-        pattern=settings["samples_filename_pattern"] or image_files.DEFAULT_PATTERN,
+        pattern=image_files.samples_pattern(settings),
         add_number=bool(settings["save_images_add_number"]),
         subfolder_pattern=settings["directories_filename_pattern"] if settings["save_to_dirs"] else None,
     )

@@ -1,14 +1,14 @@
 """The Extras tab: resizing finished images (scale by / scale to, Lanczos or Nearest).
 
 The result keeps the source's parameters text (A1111 carries PNG info over) and gets its own
-"postprocessing" text chunk describing the resize, as A1111 writes it.
+"postprocessing" text chunk describing the resize, as A1111 writes it. The saved file is named by the
+images pattern from that text (seed, prompt...), or numbered alone when the source has none.
 """
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from pathlib import Path
 
 import gradio as gr
 from PIL import Image
@@ -16,6 +16,7 @@ from PIL import Image
 from modules import images as image_files
 from modules.processing import postprocess
 from modules.runtime import Runtime
+from modules.ui import results
 
 SCALE_BY, SCALE_TO = "Scale by", "Scale to"
 
@@ -62,11 +63,11 @@ def run(
         except ValueError as error:
             raise gr.Error(str(error)) from error
     text = postprocess.info_text(info)
-    saved: Path = image_files.save_image(
+    saved = results.save_named(
+        runtime,
         out,
         runtime.paths.outputs_dir / "extras-images",
-        extension=runtime.options.get("samples_format"),
-        infotext=parameters,
+        parameters,
         extra_info={"postprocessing": text},
     )
     out.info["parameters"] = parameters or ""

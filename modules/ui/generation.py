@@ -20,7 +20,7 @@ from modules import infotext as infotext_format
 from modules.processing.job import GenerationJob, GenerationResult
 from modules.runtime import Runtime
 from modules.styles import PromptStyle, StyleDatabase
-from modules.ui import choices, extra_networks, icons, results, scripts
+from modules.ui import choices, extra_networks, icons, performance, results, scripts
 from modules.ui.form import JobForm
 from modules.ui.progress import follow
 from modules.ui.scripts import ScriptControls
@@ -239,7 +239,8 @@ def wire_generate(
             message = f"<div class='error'>Error: {html.escape(str(error))}</div>"
             yield keep, keep, keep, message, keep, keep, keep, keep, keep, keep
             return
-        task = runtime.queue.submit(lambda: run(job), user=ui_user(request), label=tab)
+        meter = performance.MemoryMeter(runtime.device)
+        task = runtime.queue.submit(lambda: meter.run(lambda: run(job)), user=ui_user(request), label=tab)
         hidden, shown = gr.update(visible=False), gr.update(visible=True)
         yield hidden, shown, shown, "", gr.update(visible=True, value=None), keep, keep, keep, keep, task.id
         async for bar, image, result, finished in follow(runtime.queue, task):
@@ -248,14 +249,17 @@ def wire_generate(
                 yield keep, keep, keep, bar, preview, keep, keep, keep, keep, keep
                 continue
             buttons = (shown, hidden, hidden)
+            cost = performance.task_html(task, meter)
             if isinstance(result, BaseException):
                 message = f"<div class='error'>Error: {html.escape(str(result))}</div>"
-                yield *buttons, message, hidden, keep, keep, "", keep, ""
+                yield *buttons, message + cost, hidden, keep, keep, "", keep, ""
                 return
             images, text, generation = show_result(result)
+            generation["performance"] = cost  # stays under the text when another image is selected
             with ctx.session.lock:
                 ctx.session.last_infotext = text
-            yield *buttons, "", hidden, images, results.info_html(text, result.comments), text, generation, ""
+            info = results.info_html(text, result.comments) + cost
+            yield *buttons, "", hidden, images, info, text, generation, ""
 
     on_generate.__signature__ = api_signature(len(inputs), optional)
     outputs = [

@@ -24,12 +24,24 @@ def waiting_html(status: TaskStatus | None) -> str:
     return f"<div class='progress-text queue-position'>{html.escape(text)}</div>"
 
 
+def images_text(report: ProgressReport) -> str:
+    """Which image of how many is being made: "image 2 of 4, ", "images 3-4 of 8, " (a batch of
+    several is sampled together); nothing for a single image."""
+    size = max(report.batch_size, 1)
+    total = report.job_count * size
+    if total <= 1:
+        return ""
+    first = min(report.job_no, report.job_count - 1) * size + 1
+    if size == 1:
+        return f"image {first} of {total}, "
+    return f"images {first}-{first + size - 1} of {total}, "
+
+
 def progress_html(report: ProgressReport) -> str:
     percent = int(report.progress * 100)
     eta = f", ETA {report.eta_seconds:.0f}s" if report.eta_seconds is not None else ""
     step = f"step {report.sampling_step}/{report.sampling_steps}" if report.sampling_steps else "starting"
-    batch = f"batch {report.job_no + 1}/{report.job_count}, " if report.job_count > 1 else ""
-    label = html.escape(f"{percent}% - {batch}{step}{eta}")
+    label = html.escape(f"{percent}% - {images_text(report)}{step}{eta}")
     return (
         f"<div class='progress-bar' role='progressbar' aria-valuenow='{percent}'>"
         f"<div class='progress-fill' style='width:{percent}%'></div>"

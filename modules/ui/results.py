@@ -2,7 +2,7 @@
 buttons under it (open folder, save, zip, send to img2img / inpaint / extras).
 
 "Save" and "Zip" write the shown images with their parameters text to outputs/save (plus log.csv,
-A1111's columns) and offer them for download.
+A1111's columns), named by the same pattern as generated images, and offer them for download.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def wire(runtime: Runtime, tab: str, r: Results) -> None:
 
     def select(generation: dict, event: gr.SelectData) -> tuple[int, str, str]:
         text = pick(generation["infotexts"], event.index)
-        return event.index, info_html(text), text
+        return event.index, info_html(text) + generation.get("performance", ""), text
 
     r.gallery.select(select, r.generation, [r.selected, r.info, r.infotext], **private)
     r.open_folder.click(lambda: open_folder(output_folder(runtime, tab)), None, None, **private)
@@ -182,12 +182,54 @@ def save_files(
     ), f"<p>Saved: {html.escape(names)}</p>"
 
 
+def name_fields(params: dict[str, Any], image: Image.Image) -> image_files.NameFields:
+    """What a file-name pattern needs, read back from an image's parsed parameters text; [width] and
+    [height] are the image's own size, as in A1111."""
+
+    def number(key: str, kind: type) -> Any:
+        try:
+            return kind(params[key])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    return image_files.NameFields(
+        seed=number("Seed", int),
+        prompt=str(params.get("Prompt", "")),
+        negative_prompt=str(params.get("Negative prompt", "")),
+        model_name=str(params.get("Model", "")),
+        model_hash=str(params.get("Model hash", "")),
+        steps=number("Steps", int),
+        cfg_scale=number("CFG scale", float),
+        width=image.width,
+        height=image.height,
+        sampler=str(params.get("Sampler", "")),
+        scheduler=str(params.get("Schedule type", "")),
+        clip_skip=number("Clip skip", int),
+        denoising_strength=number("Denoising strength", float),
+    )
+
+
+def save_named(runtime: Runtime, image: Image.Image, folder: Path, text: str | None, **kwargs: Any) -> Path:
+    """Save ``image`` named as a generated image is (the images pattern, filled from its parameters
+    text); one with no parameters text gets a number alone, as A1111's extras short names."""
+    settings = runtime.options.snapshot()
+    params = infotext_format.parse_infotext(text) if text else None
+    return image_files.save_image(
+        image,
+        folder,
+        extension=settings["samples_format"],
+        infotext=text or None,
+        fields=name_fields(params, image) if params else None,
+        pattern=image_files.samples_pattern(settings) if params else "",
+        add_number=bool(settings["save_images_add_number"]),
+        **kwargs,
+    )
+
+
 def save_one(runtime: Runtime, folder: Path, path: str, text: str) -> Path:
     with Image.open(path) as image:
         image.load()
-        target = image_files.save_image(
-            image, folder, extension=runtime.options.get("samples_format"), infotext=text or None
-        )
+        target = save_named(runtime, image, folder, text)
     params = infotext_format.parse_infotext(text) if text else {}
     image_files.append_log(
         folder / "log.csv",

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from modules.processing import hires
-from modules.processing.job import GenerationJob
+from modules.processing.job import JOB_FIELDS, GenerationJob
 from modules.ui import choices, extra_networks, generation, results
 from modules.ui.form import JobForm
 from modules.ui.generation import Toprow, UiContext
@@ -31,7 +31,10 @@ def hires_controls(ctx: UiContext, tab: str, form: JobForm) -> None:
     """A1111's "Hires. fix" block, mapped to the job's enable_hr / hr_* fields."""
     registry = ctx.runtime.sampling_registry
     with gr.Accordion("Hires. fix", open=False, elem_id=f"{tab}_hr"):
-        form.control("enable_hr", tab)
+        with gr.Row():
+            form.control("enable_hr", tab)
+            # A1111's element id, typo included, for user scripts and styles that reach it.
+            final_size = gr.HTML("", elem_id="txtimg_hr_finalres", elem_classes="hr-final-resolution")
         with gr.Row():
             form.control("hr_upscaler", tab, choices=hires.upscaler_names())
             form.control("hr_second_pass_steps", tab)
@@ -47,6 +50,34 @@ def hires_controls(ctx: UiContext, tab: str, form: JobForm) -> None:
         with gr.Row():
             form.control("hr_prompt", tab, lines=2)
             form.control("hr_negative_prompt", tab, lines=2)
+    names = ["enable_hr", "width", "height", "hr_scale", "hr_resize_x", "hr_resize_y"]
+    sources = [form.fields[name] for name in names]
+    for source in sources:
+        source.change(
+            lambda *values: hires_size_html(dict(zip(names, values, strict=True))),
+            sources,
+            final_size,
+            queue=False,
+            trigger_mode="always_last",
+            **generation.PRIVATE,
+        )
+
+
+def hires_size_html(values: dict[str, Any]) -> str:
+    """ "Upscaling from 64x64 to 128x128" while hires fix is on, by the rule the job itself follows."""
+    try:
+        job = GenerationJob(**{name: JOB_FIELDS[name].check(value) for name, value in values.items()})
+    except (ValueError, TypeError):
+        return ""  # a field mid-edit: say nothing rather than something wrong
+    if not job.enable_hr:
+        return ""
+    size = hires.target_size(job)
+    # What the second pass makes: whole latent cells (an eighth of the image), less the cropped ones.
+    width, height = (size.width // 8 - size.truncate_x) * 8, (size.height // 8 - size.truncate_y) * 8
+    return (
+        f"Upscaling from <span class='resolution'>{job.width}x{job.height}</span> "
+        f"to <span class='resolution'>{width}x{height}</span>"
+    )
 
 
 def build(ctx: UiContext) -> Txt2ImgTab:

@@ -104,3 +104,24 @@ def test_batch_masks_by_name_and_png_info(folders, tmp_path, tiny_bundle):
     assert params["Mask blur"] == "4"
     result = Image.open(out / "first.png").convert("RGB")
     assert result.getpixel((60, 2)) == (0, 0, 200)  # unmasked right half: the original pixels
+
+
+@pytest.mark.slow
+def test_batch_in_a_queued_task_is_one_bar(folders, tmp_path, tiny_bundle):
+    """As the UI runs it (inside its task): the bar goes on from image to image, never restarts."""
+    source, _, out = folders
+    runtime = tiny_runtime(tmp_path / "data", tiny_bundle)
+    seen = []
+
+    def on_image(path, done):
+        report = runtime.progress.report()
+        seen.append((report.job_no, report.job_count, report.progress))
+
+    options = batch.BatchOptions(source, output_dir=out)
+    task = runtime.queue.submit(lambda: batch.run_batch(runtime, base_job(n_iter=2), options, on_image))
+    done = task.future.result(timeout=120)
+    assert len(done.processed) == 2
+    # Three files forecast (one turns out unreadable), two batches each: 6; the second file's
+    # batches come after the first's.
+    assert [(job, count) for job, count, _ in seen] == [(1, 6), (3, 6)]
+    assert seen[0][2] < seen[1][2]

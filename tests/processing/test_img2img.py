@@ -191,3 +191,48 @@ def test_txt2img_on_a_depth_model_says_to_use_img2img(runtime):
     runtime.model_loader = lambda bundle=build_tiny_bundle(unet_in_channels=5): bundle
     with pytest.raises(ValueError, match="img2img"):
         runtime.txt2img(GenerationJob(prompt="x", steps=2, width=64, height=64, do_not_save_samples=True))
+
+
+@pytest.mark.parametrize("upscaler", ["Lanczos", "Latent"])
+def test_hires_on_an_inpainting_model_below_full_mask_strength_sees_the_upscaled_image(runtime, upscaler):
+    from modules.processing import hires
+
+    bundle = build_tiny_bundle(unet_in_channels=9)
+    runtime.model_loader = lambda: bundle
+    runtime.options.set("inpainting_mask_weight", 0.5)
+    base = dict(prompt="a red circle", steps=3, width=64, height=64, seed=5, sampler_name="Euler")
+    first = runtime.txt2img(GenerationJob(**base, do_not_save_samples=True)).images[0]
+    upscaled, inputs = [], []
+    original_upscale, original_forward = hires.upscale, bundle.unet.forward
+
+    def recording_upscale(*args):
+        result = original_upscale(*args)
+        upscaled.append(result[0])
+        return result
+
+    hires.upscale = recording_upscale
+    bundle.unet.forward = lambda sample, *a, **k: inputs.append(sample) or original_forward(sample, *a, **k)
+    try:
+        runtime.txt2img(
+            GenerationJob(
+                **base,
+                do_not_save_samples=True,
+                enable_hr=True,
+                hr_scale=1.5,
+                hr_upscaler=upscaler,
+                hr_second_pass_steps=2,
+                denoising_strength=0.5,
+            )  # fmt: skip
+        )
+    finally:
+        hires.upscale = original_upscale
+        del bundle.unet.forward
+    cond = next(x for x in inputs if x.shape[-1] == 12)[0, 4:]
+    # A1111: the mask of ones, then the latent of (1 - 0.5) x the upscaled image (not a blank one).
+    if upscaler == "Lanczos":  # the upscaled picture as 0..1, where the VAE takes -1..1 (A1111 quirk)
+        pixels = (vae.images_to_tensor([first.resize((96, 96), Image.Resampling.LANCZOS)]) + 1) / 2
+    else:
+        pixels = vae.decode_pixels(bundle, upscaled[0])
+    expected = vae.encode_pixels(bundle, 0.5 * pixels, torch.Generator().manual_seed(5))[0]
+    assert torch.equal(cond[0], torch.ones(12, 12))
+    assert torch.allclose(cond[1:], expected, atol=1e-5)

@@ -4,6 +4,7 @@ ui-config.json surviving a restart."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from PIL import Image, PngImagePlugin
@@ -64,6 +65,35 @@ def test_send_to_img2img_then_generate(page):
     shot(page, "img2img")
 
 
+RECORD_BAR = """id => { window.bars = [];
+  new MutationObserver(() => { const t = document.getElementById(id)?.innerText.trim();
+    if (t && t !== window.bars.at(-1)) window.bars.push(t); })
+  .observe(document.body, { childList: true, subtree: true, characterData: true }); }"""
+
+
+def test_img2img_batch_is_one_bar_that_names_each_image(page, module_server):
+    """A folder of two images: the bar says which image it makes and never starts again at 0%."""
+    _, data_dir = module_server
+    folder = data_dir / "batch-in"
+    folder.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 200, 30)]):
+        Image.new("RGB", (64, 64), colour).save(folder / f"{i}.png")
+    page.get_by_role("tab", name="img2img", exact=True).first.click()
+    page.get_by_role("tab", name="Batch", exact=True).click()
+    page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
+    small_job(page, "img2img", steps=60, seed=4)
+    page.evaluate(RECORD_BAR, "img2img_progress")
+    page.click("#img2img_generate")
+    page.wait_for_function("(window.bars || []).some(t => t.includes('image 2 of 2,'))", timeout=120_000)
+    shot(page, "img2img-batch-progress")
+    wait_for_result(page, "img2img", "Seed: 4,", timeout=120_000)
+    bars = page.evaluate("window.bars")
+    percents = [int(b.split("%")[0]) for b in bars if b.split("%")[0].isdigit()]
+    assert percents and percents == sorted(percents), bars
+    assert any("image 1 of 2," in b for b in bars), bars
+    page.locator("#img2img_img2img_tab-button, button#img2img_img2img_tab").first.click()
+
+
 def test_send_to_extras_and_resize(page):
     page.get_by_role("tab", name="txt2img").click()
     page.click("#txt2img_send_to_extras")
@@ -72,8 +102,9 @@ def test_send_to_extras_and_resize(page):
     page.wait_for_function(
         "document.querySelector('#html_info_extras').innerText.includes('Postprocess upscale by: 2')"
     )
-    # The source's parameters text is carried over.
+    # The source's parameters text is carried over, and names the file as a generated image's.
     assert "a yellow moon" in page.inner_text("#html_info_extras")
+    assert re.search(r"Saved: \d{5}-3-a yellow moon\.png", page.inner_text("#html_info_extras"))
     page.wait_for_selector("#extras_gallery img")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import re
+import stat
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from modules import output_paths
 from tests.ui.browser import (
     LOCAL,
     number,
@@ -50,7 +52,26 @@ def test_generate_shows_image_and_parameters(page):
     assert info.startswith("a red circle")
     assert "Steps: 3," in info and "Size: 64x64" in info
     assert page.locator("#txt2img_gallery img").count() >= 1
+    # Under the parameters text, the time the job took, in A1111's words.
+    taken = page.inner_text("#html_info_txt2img .performance")
+    assert re.fullmatch(r"Time taken: (\d+ min\. )?\d+\.\d sec\.", taken.strip()), taken
+    assert info.index("Seed: 42") < info.index("Time taken:")
     shot(page, "txt2img-generated")
+
+
+def test_save_names_the_file_as_generated_images_are(page, module_server):
+    """Save after the generation above: outputs/save/<number>-42-a red circle.png, not 00000--.png."""
+    _, data_dir = module_server
+    page.click("#save_txt2img")
+    page.wait_for_function(
+        "document.querySelector('#html_log_txt2img')?.innerText.includes('Saved:')", timeout=30_000
+    )
+    name = page.inner_text("#html_log_txt2img").split("Saved:")[1].strip()
+    assert re.fullmatch(r"\d{5}-42-a red circle\.png", name), name
+    saved = data_dir / "outputs" / "save" / name
+    assert stat.S_IMODE(saved.stat().st_mode) == output_paths.FILE_MODE
+    assert page.locator("#download_files_txt2img").is_visible()
+    shot(page, "txt2img-saved")
 
 
 def test_token_counter_counts_parsed_prompt(page):
@@ -144,6 +165,30 @@ def test_hints_reach_buttons_rendered_later(page):
     page.get_by_role("tab", name="txt2img").click()
 
 
+def test_hires_fix_says_what_it_upscales_from_and_to(page):
+    set_number(page, "txt2img_width", 64)
+    set_number(page, "txt2img_height", 64)
+    page.get_by_text("Hires. fix", exact=True).click()
+    label = page.locator("#txtimg_hr_finalres")
+    page.locator("#txt2img_enable_hr input").check()
+    set_number(page, "txt2img_hr_scale", 2)
+    page.wait_for_function(
+        "document.querySelector('#txtimg_hr_finalres')?.innerText.trim() === 'Upscaling from 64x64 to 128x128'",
+        timeout=10_000,
+    )
+    set_number(page, "txt2img_height", 96)
+    page.wait_for_function(
+        "document.querySelector('#txtimg_hr_finalres').innerText.trim() === 'Upscaling from 64x96 to 128x192'",
+        timeout=10_000,
+    )
+    assert label.is_visible()
+    shot(page, "txt2img-hires-size")
+    page.locator("#txt2img_enable_hr input").uncheck()
+    page.wait_for_function("document.querySelector('#txtimg_hr_finalres').innerText.trim() === ''")
+    set_number(page, "txt2img_height", 64)
+    page.get_by_text("Hires. fix", exact=True).click()  # closed again, as the other tests expect
+
+
 COUNT_CLICKS = """ids => { const first = !window.clicks; window.clicks = {};
   if (first) document.addEventListener('click', e => { const b = e.target.closest('button');
     if (b && ids.includes(b.id)) window.clicks[b.id] = (window.clicks[b.id] || 0) + 1; }, true); }"""
@@ -196,10 +241,10 @@ def test_alt_enter_skips_the_current_image_and_goes_on(page):
     long_batch(page, seed=22)
     page.click("#txt2img_generate")
     page.wait_for_selector("#txt2img_preview img", timeout=60_000)
-    assert "1/2" in page.inner_text("#txt2img_progress")
+    assert "image 1 of 2," in page.inner_text("#txt2img_progress")
     page.locator("#txt2img_prompt textarea").press("Alt+Enter")
     page.wait_for_function(
-        "document.querySelector('#txt2img_progress')?.innerText.includes('2/2')", timeout=60_000
+        "document.querySelector('#txt2img_progress')?.innerText.includes('image 2 of 2,')", timeout=60_000
     )
     assert clicks(page, "txt2img_skip") == 1
     page.keyboard.press("Escape")  # no need to wait for the second image
