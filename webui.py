@@ -55,8 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     args, extensions, extension_list = startup.prepare(argv)
     runtime = Runtime(args, extensions)
     extensions.call("ui_settings", runtime.options)
-    print(f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')})...", flush=True)
-    runtime.model()
+    if runtime.workers is None:
+        print(
+            f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')})...", flush=True
+        )
+        runtime.model()
+    else:  # the workers load their own models; this process only serves the UI and the API
+        print(f"Generations run on {len(runtime.workers.actors())} Ray worker(s).", flush=True)
     if args.nowebui:
         from modules.api.server import serve_api_only
 

@@ -76,22 +76,31 @@ async def api_user(client: httpx.AsyncClient, index: int) -> bool | str:
 
 async def browser_tab(client: httpx.AsyncClient, index: int, round_no: int) -> bool:
     """A tab: loads the page, queues its job under its own task id and polls that task until done."""
-    await client.get("/", timeout=None)
+    await get(client, "/")
     task_id = f"tab-{round_no}-{index}"
     job = asyncio.ensure_future(
         client.post("/sdapi/v1/txt2img", json={**JOB, "force_task_id": task_id}, timeout=None)
     )
     while not job.done():
-        await client.get("/sdapi/v1/progress", params={"task_id": task_id}, timeout=None)
+        await get(client, "/sdapi/v1/progress", task_id=task_id)
         await asyncio.sleep(0.25)
     response = await job
     return response.status_code == 200 or f"tab {response.status_code}: {response.text[:200]}"
 
 
+async def get(client: httpx.AsyncClient, path: str, **params: str) -> httpx.Response:
+    """A GET retried once when the server closed an idle keep-alive connection as it was reused (a
+    client-side race that browsers also retry for idempotent requests)."""
+    try:
+        return await client.get(path, params=params, timeout=None)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        return await client.get(path, params=params, timeout=None)
+
+
 async def watch_progress(client: httpx.AsyncClient, stop: asyncio.Event, samples: list[float]) -> None:
     while not stop.is_set():
         started = time.perf_counter()
-        await client.get("/sdapi/v1/progress", params={"skip_current_image": "true"}, timeout=None)
+        await get(client, "/sdapi/v1/progress", skip_current_image="true")
         samples.append((time.perf_counter() - started) * 1000)
         await asyncio.sleep(0.1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from modules import paths
@@ -84,6 +85,19 @@ def build_parser() -> argparse.ArgumentParser:
     compute.add_argument(
         "--lowvram", action="store_true", help="move every submodule to the GPU only while used"
     )
+    scale = p.add_argument_group("scaling out")
+    scale.add_argument(
+        "--workers",
+        choices=["local", "ray"],
+        default="local",
+        help="where generations run: in this process, or on Ray worker processes (docs/SCALING.md)",
+    )
+    scale.add_argument(
+        "--ray-address", default=None, help="a Ray cluster to join (default: start a local Ray instance)"
+    )
+    scale.add_argument(
+        "--ray-workers", type=int, default=None, help="worker processes (default: one per GPU, else 1)"
+    )
     ext = p.add_argument_group("extensions")
     ext.add_argument("--disable-all-extensions", action="store_true", help="load no extension at all")
     ext.add_argument("--disable-extra-extensions", action="store_true", help="load only built-in extensions")
@@ -91,11 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    return finish(build_parser().parse_args(argv))
+    return finish(build_parser().parse_args(argv), argv)
 
 
-def finish(args: argparse.Namespace) -> argparse.Namespace:
-    """Defaults that depend on other flags."""
+def finish(args: argparse.Namespace, argv: list[str] | None = None) -> argparse.Namespace:
+    """Defaults that depend on other flags; ``argv`` is kept (workers are started with it)."""
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.port is None:
         args.port = 7861 if args.nowebui else 7860
     if args.server_name is None:

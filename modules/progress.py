@@ -55,6 +55,7 @@ class Progress:
         self.preview = None
         self.preview_id = 0
         self.textinfo = ""
+        self._followed_preview = -1
 
     def begin(self, job: str, job_count: int = 1, batch_size: int = 1) -> None:
         """The task starts running; an Interrupt pressed before that still counts. Inside ``span``, a
@@ -125,6 +126,20 @@ class Progress:
             return 0.0
         within = self.sampling_step / self.sampling_steps if self.sampling_steps else 0.0
         return min(1.0, (self.job_no + within) / self.job_count)
+
+    def follow(self, report: ProgressReport) -> None:
+        """Show another process's progress of this task (a worker's); its own interrupt and skip
+        requests stay as they are, and a new batch clears a skip as ``next_job`` does."""
+        with self._lock:
+            if report.job_no != self.job_no:
+                self.skipped = False
+            self.job, self.job_no, self.job_count = report.job, report.job_no, report.job_count
+            self.sampling_step, self.sampling_steps = report.sampling_step, report.sampling_steps
+            self.textinfo = report.textinfo
+            if report.preview is not None and report.preview_id != self._followed_preview:
+                self._followed_preview = report.preview_id
+                self.preview = report.preview
+                self.preview_id += 1
 
     def report(self) -> ProgressReport:
         with self._lock:

@@ -22,7 +22,7 @@ from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
 from modules.interrogate import BatchReport, Folders, Interrogator
 from modules.interrogate.models import BUNDLED_CLIP
-from modules.jobs import JobQueue, Task, current_task
+from modules.jobs import JobQueue, LocalExecutor, Task, current_task
 from modules.lookup import Lookup
 from modules.models.bundle import ModelBundle
 from modules.models.hashes import HashCache
@@ -59,7 +59,9 @@ class Runtime:
         self.device = devices.choose_device(args.device)
         self.precision = devices.precision_from_args(args, self.device)
         self.dtype = self.precision.weights
-        self.queue = JobQueue()
+        self.workers = _start_workers(args)  # None: generations run in this process
+        slots = len(self.workers.actors()) if self.workers is not None else 1
+        self.queue = JobQueue(LocalExecutor(slots))
         self._idle = Progress()  # what ``progress`` reads when nothing runs
         self.sampling_registry = default_registry()
         offload = "lowvram" if args.lowvram else "medvram" if args.medvram else "none"
@@ -201,6 +203,8 @@ class Runtime:
         def work() -> GenerationResult:
             settings = self.options.snapshot(job.override_settings)
             self.progress.begin(mode, job_count=job.n_iter, batch_size=job.batch_size)
+            if self.workers is not None:
+                return self.workers.run(mode, job, settings, current_task())
             with torch.inference_mode():
                 return generate(self, job, settings)
 
@@ -312,6 +316,16 @@ class Runtime:
 
     def img2img(self, job: GenerationJob) -> GenerationResult:
         return self.run_job("img2img", job)
+
+
+def _start_workers(args: argparse.Namespace) -> Any:
+    """The Ray worker pool for ``--workers ray``; Ray is not imported otherwise."""
+    if getattr(args, "workers", "local") != "ray":
+        return None
+    from modules.jobs.ray_workers import RayWorkers, default_worker_count
+
+    count = args.ray_workers or default_worker_count()
+    return RayWorkers(list(getattr(args, "argv", [])), count, args.ray_address)
 
 
 def ensure_default_model(ckpt_dir: Path) -> Path:

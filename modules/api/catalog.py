@@ -221,6 +221,8 @@ def cmd_flags(runtime: Runtime) -> dict[str, Any]:
     key) are given as "<redacted>" when set: the key stays, so clients reading the list still find it."""
     flags = {}
     for key, value in vars(runtime.args).items():
+        if key == "argv":
+            continue  # the raw command line (kept for workers) holds the credentials in clear
         if SECRET_FLAG.search(key) and isinstance(value, str) and value:
             value = "<redacted>"
         flags[key] = str(value) if isinstance(value, Path) else value

@@ -274,8 +274,13 @@ class SdApi:
 
     # --- progress -------------------------------------------------------------------------------------
 
-    def progress(self, skip_current_image: bool = False, task_id: str | None = None) -> m.ProgressResponse:
-        """A1111's progress of the running task; with ``task_id`` (ours), that task's, queue place included."""
+    async def progress(
+        self, skip_current_image: bool = False, task_id: str | None = None
+    ) -> m.ProgressResponse:
+        """A1111's progress of the running task; with ``task_id`` (ours), that task's, queue place included.
+
+        Answered on the event loop (it only reads state under short locks), not in the worker threads,
+        where it would wait behind encoding responses when many jobs finish: polls stay fast under load."""
         queue = self.runtime.queue
         running = queue.running()
         current = running[0].id if running else None

@@ -31,7 +31,7 @@ def prepare(argv: list[str] | None) -> tuple[argparse.Namespace, ExtensionRegist
         builtin_only=early.disable_extra_extensions,
     )
     loader.run_preloads(extensions, parser, registry)
-    args = cmd_args.finish(parser.parse_args(argv))
+    args = cmd_args.finish(parser.parse_args(argv), argv)
     loader.run_installers(extensions, Path(args.data_dir) / "extensions-installed.json", registry)
     loader.load_scripts(extensions, registry)
     return args, registry, extensions

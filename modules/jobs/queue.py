@@ -86,9 +86,11 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs each task's work in this process, on the queue's dispatcher thread (one at a time)."""
+    """Runs each task's work in this process, on the queue's dispatcher threads (one by default; as
+    many as there are remote workers when the work hands its job on, see ``ray_workers``)."""
 
-    slots = 1
+    def __init__(self, slots: int = 1) -> None:
+        self.slots = slots
 
     def run(self, task: Task) -> Any:
         return task.work()

@@ -160,3 +160,19 @@ def test_share_turn_lets_another_users_waiting_task_in_between_units(queue):
     assert seen_running == [["bob"]]  # alice's suspended task is not "running" meanwhile
     assert queue.status("bob").state is State.DONE
     assert not queue.share_turn(frozenset({"txt2img"}))  # outside queued work: nothing happens
+
+
+def test_without_workers_ray_nothing_of_ray_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from modules import cmd_args\n"
+        "from modules.runtime import Runtime\n"
+        f"rt = Runtime(cmd_args.parse(['--data-dir', {str(tmp_path)!r}, '--device', 'cpu']))\n"
+        "assert rt.workers is None and rt.queue.executor.slots == 1\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
