@@ -210,7 +210,7 @@ class SdApi:
         self, images: list[Any], request: m.ExtrasRequest, http: Request
     ) -> tuple[list[Any], str]:
         settings = postprocess.UpscaleSettings(
-            mode=request.resize_mode,
+            mode=postprocess.ExtrasResize(request.resize_mode),
             scale=request.upscaling_resize,
             width=request.upscaling_resize_w,
             height=request.upscaling_resize_h,

@@ -10,27 +10,28 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 from scipy import ndimage
 
+from modules.processing.job import ResizeMode
+
 LANCZOS = Image.Resampling.LANCZOS
 
 
-def resize_image(mode: int, image: Image.Image, width: int, height: int) -> Image.Image:
-    """Fit ``image`` to width x height: 0 stretch, 1 cover and centre-crop, 2 fit and fill the bands.
+def resize_image(mode: ResizeMode, image: Image.Image, width: int, height: int) -> Image.Image:
+    """Fit ``image`` to width x height: stretch, cover and centre-crop, or fit and fill the bands.
 
-    Mode 3 (latent upscale) is done on latents by the caller; here it behaves like mode 0.
+    The latent upscale is done on latents by the caller; here it stretches like "Just resize".
     """
-    if mode in (0, 3):
+    mode = ResizeMode(mode)
+    if mode in (ResizeMode.JUST_RESIZE, ResizeMode.LATENT_UPSCALE):
         return image.resize((width, height), LANCZOS)
     ratio, src_ratio = width / height, image.width / image.height
-    if mode == 1:
+    if mode == ResizeMode.CROP_AND_RESIZE:
         scale_w = width if ratio > src_ratio else image.width * height // image.height
         scale_h = height if ratio <= src_ratio else image.height * width // image.width
         resized = image.resize((scale_w, scale_h), LANCZOS)
         canvas = Image.new("RGB", (width, height))
         canvas.paste(resized, (width // 2 - scale_w // 2, height // 2 - scale_h // 2))
         return canvas
-    if mode == 2:
-        return _resize_and_fill(image, width, height)
-    raise ValueError(f"resize_mode must be 0..3 (got {mode})")
+    return _resize_and_fill(image, width, height)
 
 
 def _resize_and_fill(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -183,7 +184,9 @@ def overlay_original(
     if region is not None:
         x1, y1, x2, y2 = region
         placed = original.copy()
-        placed.paste(resize_image(1, result.convert("RGB"), x2 - x1, y2 - y1), (x1, y1))
+        placed.paste(
+            resize_image(ResizeMode.CROP_AND_RESIZE, result.convert("RGB"), x2 - x1, y2 - y1), (x1, y1)
+        )
         result = placed
     kept = Image.new("RGBa", original.size)
     kept.paste(original.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))

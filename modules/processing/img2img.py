@@ -26,6 +26,7 @@ from modules.processing.job import (
     GenerationJob,
     GenerationResult,
     MaskedContent,
+    ResizeMode,
 )
 from modules.processing.job import infotext_key as key
 from modules.processing.pipeline import Batch, JobPlan, plan_job, run_batches, run_selected_script
@@ -92,7 +93,7 @@ def frame(job: GenerationJob, picture: Image.Image, region: tuple[int, int, int,
     """The input (image or mask) at the job's size: the "only masked" crop resized and filled, as A1111
     does, or the whole picture by the job's resize mode."""
     if region is not None:
-        return imageops.resize_image(2, picture.crop(region), job.width, job.height)
+        return imageops.resize_image(ResizeMode.RESIZE_AND_FILL, picture.crop(region), job.width, job.height)
     return imageops.resize_image(job.resize_mode, picture, job.width, job.height)
 
 
@@ -200,7 +201,7 @@ def sample_batch(
     job, bundle, settings = plan.job, plan.bundle, plan.settings
     generator = torch.Generator().manual_seed(batch.seeds[0])
     images = [p.image for p in prepared]
-    if job.resize_mode == 3:
+    if job.resize_mode == ResizeMode.LATENT_UPSCALE:
         init_latent = encode_and_upscale(bundle, job, generator)
     else:
         init_latent = vae.encode(bundle, images, generator)
@@ -208,8 +209,9 @@ def sample_batch(
     mask = latent_mask(prepared, latent_hw, bool(settings["mask_round"]))
     if mask is not None:
         mask = mask.to(init_latent.device)
-    if mask is not None and job.inpainting_fill in (2, 3):
-        fill = torch.randn(init_latent.shape, generator=generator) if job.inpainting_fill == 2 else 0
+    if mask is not None and job.inpainting_fill in (MaskedContent.LATENT_NOISE, MaskedContent.LATENT_NOTHING):
+        noise_fill = job.inpainting_fill == MaskedContent.LATENT_NOISE
+        fill = torch.randn(init_latent.shape, generator=generator) if noise_fill else 0
         init_latent = init_latent * (1 - mask) + torch.as_tensor(fill).to(init_latent) * mask
     conds, unconds = plan.conditioning.batch(batch.prompts, batch.negative_prompts)
     if strength(job) == 0:

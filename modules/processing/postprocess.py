@@ -8,6 +8,7 @@ pastes the scaled image centred on a black canvas of exactly the requested size.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,9 +25,16 @@ class UnknownUpscaler(ValueError):
     """An upscaler name this app does not have; the message names the field and the known names."""
 
 
+class ExtrasResize(enum.IntEnum):
+    """How Extras sizes its result; the values are A1111's API codes (``resize_mode``)."""
+
+    SCALE_BY = 0  # by ``scale``
+    SCALE_TO = 1  # to ``width`` x ``height``
+
+
 @dataclass(frozen=True)
 class UpscaleSettings:
-    mode: int  # 0: scale by ``scale``; 1: scale to ``width`` x ``height``
+    mode: ExtrasResize
     scale: float
     width: int
     height: int
@@ -71,14 +79,14 @@ def upscale(image: Image.Image, settings: UpscaleSettings) -> tuple[Image.Image,
 
 
 def _scaled(image: Image.Image, name: str, settings: UpscaleSettings, info: dict[str, object]) -> Image.Image:
-    if settings.mode == 1:
+    if settings.mode == ExtrasResize.SCALE_TO:
         scale = max(settings.width / image.width, settings.height / image.height)
         info["Postprocess upscale to"] = f"{settings.width}x{settings.height}"
     else:
         scale = settings.scale
         info["Postprocess upscale by"] = scale
     result = _resize(image, scale, _RESAMPLE[name])
-    if settings.mode == 1 and settings.crop:
+    if settings.mode == ExtrasResize.SCALE_TO and settings.crop:
         canvas = Image.new("RGB", (settings.width, settings.height))
         canvas.paste(
             result, (settings.width // 2 - result.width // 2, settings.height // 2 - result.height // 2)

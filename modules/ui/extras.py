@@ -38,7 +38,7 @@ def settings_for(
     visibility: float = 0.0,
 ) -> postprocess.UpscaleSettings:
     return postprocess.UpscaleSettings(
-        mode=0 if mode == SCALE_BY else 1,
+        mode=postprocess.ExtrasResize.SCALE_BY if mode == SCALE_BY else postprocess.ExtrasResize.SCALE_TO,
         scale=scale,
         width=width,
         height=height,
