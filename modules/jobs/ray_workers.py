@@ -16,6 +16,7 @@ Nothing here is imported without ``--workers ray``.
 from __future__ import annotations
 
 import os
+import platform
 import threading
 import time
 from collections.abc import Mapping
@@ -35,6 +36,10 @@ RETRIES = 1  # a job whose worker died runs again this many times, on another wo
 
 class WorkerLost(RuntimeError):
     """The job's worker died and no other could finish it."""
+
+
+class WorkerLacksModel(RuntimeError):
+    """The job's checkpoint is not in the worker's models folder (a cluster's nodes need the files)."""
 
 
 class GenerationWorker:
@@ -62,10 +67,30 @@ class GenerationWorker:
 
     def generate(self, mode: str, job: GenerationJob) -> tuple[GenerationResult, str | None, int]:
         """Run the job; the result, the checkpoint now loaded and this process's id."""
+        self._check_checkpoint((job.override_settings or {}).get("sd_model_checkpoint"))
         result = self.runtime.run_job(mode, job)
         loaded = self.runtime.loaded_model()
         self.loaded = loaded.name if loaded is not None else None
         return result, self.loaded, os.getpid()
+
+    def _check_checkpoint(self, name: str | None) -> None:
+        """Say clearly which worker lacks the job's checkpoint and where it looked (the front end may
+        list files this worker's folder does not hold, or got after it started: rescanned once)."""
+        models = self.runtime.models
+        for attempt in range(2):
+            try:
+                if name:
+                    models.find(name)
+                return
+            except KeyError:
+                if attempt == 0:
+                    models.refresh()
+        folders = ", ".join(str(folder) for folder in models.ckpt_dirs) or "none"
+        raise WorkerLacksModel(
+            f"the worker on {platform.node()} (process {os.getpid()}) has no checkpoint {name!r} in its "
+            f"models folder ({folders}); workers read model files from the path they are given: "
+            "put the file there (on a cluster, a folder every node shares)"
+        )
 
     def progress(self) -> ProgressReport:
         return self.runtime.progress.report()
@@ -126,6 +151,9 @@ class RayWorkers:
             actor = self._take(wanted)
             try:
                 result, loaded, pid = self._follow(actor, actor.generate.remote(mode, job), progress)
+            except ray.exceptions.RayTaskError as error:  # the job failed there: its own error, as here
+                self._give_back(actor, self._loaded.get(actor))
+                raise error.cause from None
             except ray.exceptions.RayActorError as error:
                 self._replace(actor)
                 if attempt == RETRIES:

@@ -1,6 +1,7 @@
 """--workers ray on a local Ray instance with 2 CPU worker processes on the tiny model: jobs from API
 clients and the queue all complete, equal to local runs, on both workers; Interrupt reaches the worker
-running that task only; a worker killed mid-job is replaced and its job runs again."""
+running that task only; a worker killed mid-job is replaced and its job runs again; a worker
+without the job's checkpoint says so."""
 
 from __future__ import annotations
 
@@ -136,3 +137,19 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_job_runs_again(distributed,
     alone = local.txt2img(job(seed=9, steps=60))
     assert np.array_equal(pixels(result.images[0]), pixels(alone.images[0]))
     assert len(pool.actors()) == 2  # the dead worker was replaced
+
+
+def test_a_worker_without_the_checkpoint_says_so_and_stays_in_the_pool(distributed, folders):
+    from modules.jobs.ray_workers import WorkerLacksModel
+
+    pool = distributed.workers
+    # As on a cluster whose node lacks a file the front end lists: the worker is asked for it directly.
+    settings = {**distributed.options.snapshot({}), "sd_model_checkpoint": "elsewhere.safetensors"}
+    with pytest.raises(WorkerLacksModel) as refused:
+        pool.run("txt2img", job(), settings, None)
+    message = str(refused.value)
+    assert "no checkpoint 'elsewhere.safetensors'" in message
+    assert str(folders[0] / "models" / "Stable-diffusion") in message
+    with pool._lock:
+        assert len(pool._free) == 2  # the worker was given back, not lost with the failed job
+    assert distributed.txt2img(job(seed=3)).images  # and the pool still runs jobs
