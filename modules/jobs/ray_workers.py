@@ -132,9 +132,12 @@ class RayWorkers:
     def _start(self) -> Any:
         import torch
 
-        actor = self._actor_class.options(num_gpus=_gpus_per_worker()).remote(
-            self.argv, torch.get_num_threads()
-        )
+        # A worker reserves its GPU; on CPUs it reserves nothing, so asking for more workers than the
+        # cluster has cores still starts them all (Ray's default of one CPU each left the rest pending
+        # for ever), and SPREAD places them across a cluster's nodes rather than packing the first.
+        actor = self._actor_class.options(
+            num_cpus=0, num_gpus=_gpus_per_worker(), scheduling_strategy="SPREAD"
+        ).remote(self.argv, torch.get_num_threads())
         self._loaded[actor] = None
         return actor
 
