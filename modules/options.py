@@ -70,6 +70,11 @@ class OptionInfo:
         return self.spec.check(value, resolvers)
 
 
+# A1111's "show_progress_type" names; its "Approx NN" and "TAESD" need decoder files this app does not
+# ship (A1111 downloads them), so they are not offered.
+PREVIEW_FULL, PREVIEW_CHEAP = "Full", "Approx cheap"
+PREVIEW_METHODS = (PREVIEW_FULL, PREVIEW_CHEAP)
+
 SECTIONS = {
     "saving-images": "Saving images/grids",
     "saving-paths": "Paths for saving",
@@ -362,6 +367,15 @@ def _builtin_options() -> list[OptionInfo]:
             "Show live previews of the created image",
             "live-previews",
             "checkbox",
+        ),
+        o(
+            "show_progress_type",
+            PREVIEW_CHEAP,
+            "Live preview method (Full: the VAE decodes the preview, as slow as the final decode; "
+            "Approx cheap: a linear map of the latents, the model's own or its family's)",
+            "live-previews",
+            "radio",
+            {"choices": list(PREVIEW_METHODS)},
         ),
         o(
             "extra_networks_default_multiplier",

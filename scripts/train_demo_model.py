@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from modules import paths  # noqa: E402
 from modules.models import recommended  # noqa: E402
 from modules.models.loader import save_checkpoint  # noqa: E402
+from modules.processing import preview  # noqa: E402
 from scripts.demo import networks, stages  # noqa: E402
 
+PREVIEW_FIT_IMAGES = 512
 CHECKPOINT = paths.BUNDLED_MODELS / "demo-shapes-sd1.safetensors"
 EMBEDDING = paths.ASSETS / "embeddings" / "demoteal.safetensors"
 LORA = (
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     # fp16 halves the file; the loader upcasts to the runtime dtype.
     bundle = networks.make_bundle(model.unet, vae, model.text)
+    # "Approx cheap" previews of this model's own latent space (the SD factors do not fit its VAE).
+    fit_images = stages.Dataset.render(PREVIEW_FIT_IMAGES, args.seed + 2, emphasis=False).images
+    bundle.latent_rgb = preview.fit(bundle, [Image.fromarray(image) for image in fit_images])
     defaults = recommended.encode(stages.demo_data.RECOMMENDED)
     save_checkpoint(bundle, checkpoint, dtype=torch.float16, metadata=defaults)
     print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)", flush=True)

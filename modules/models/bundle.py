@@ -43,6 +43,7 @@ class ModelBundle:
     dtype: torch.dtype = torch.float32  # the weights' dtype (text encoders and UNet)
     compute_dtype: torch.dtype | None = None  # the UNet's maths when it differs (--upcast-sampling)
     offload: Any = None  # the medvram/lowvram group moving parts to ``device`` while they run
+    latent_rgb: Any = None  # the file's own latent_rgb.LatentRgb for "Approx cheap" previews, if any
 
     @property
     def unet_compute_dtype(self) -> torch.dtype:

@@ -19,7 +19,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from modules import paths
-from modules.models import detect
+from modules.models import detect, latent_rgb
 from modules.models.bundle import Arch, ModelBundle, scaled_linear_alphas_cumprod
 from modules.models.convert import Components, checkpoint_to_components, components_to_checkpoint
 from modules.models.storage import read_keys, read_state_dict, save_state_dict
@@ -44,6 +44,7 @@ def load_checkpoint(
         hints = detect.metadata_hints(metadata)
         bundle = bundle_from_state_dict(state, arch, hints, dtype)
         del state
+        bundle.latent_rgb = latent_rgb.parse(metadata, bundle.latent_channels)
         bundle.prediction_type = _prediction_type(path, bundle, hints)
     bundle.name, bundle.path, bundle.sha256 = _display_name(path), path, sha256
     return _to_device(bundle, torch.device(device))
@@ -195,6 +196,8 @@ def save_checkpoint(
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     state = {k: v.detach().cpu() for k, v in state.items()}
     entries = {**(metadata or {}), detect.METADATA_KEY: json.dumps(config_hints(bundle))}
+    if bundle.latent_rgb is not None:
+        entries[latent_rgb.METADATA_KEY] = bundle.latent_rgb.to_json()
     save_state_dict(state, Path(path), entries)
 
 

@@ -17,7 +17,7 @@ import torch
 from modules.models.bundle import Arch, ModelBundle
 from modules.processing.job import GenerationJob
 from modules.processing.job import infotext_key as key
-from modules.processing.vae import approximate_preview
+from modules.processing.preview import preview_image
 from modules.sampling import registry as sampling_registry
 from modules.sampling.brownian import BrownianNoiseSampler, sigma_range
 from modules.sampling.denoiser import (
@@ -303,13 +303,16 @@ def run_sampler(
     total = len(sigmas) - 1
     latest = {"x": x}
     every = int(settings["show_progress_every_n_steps"]) if settings["live_previews_enable"] else 0
+    # The preview takes the size this pass's images will have (a hires pass: the upscaled size).
+    scale = plan.model.vae_scale_factor
+    method, size = settings["show_progress_type"], (x.shape[-1] * scale, x.shape[-2] * scale)
 
     def callback(info: dict[str, Any]) -> None:
         latest["x"] = info["x"]
         step = int(info["i"]) + 1
         progress.set_step(step, total)
         if every > 0 and step % every == 0 and step < total:
-            progress.set_preview(approximate_preview(info["denoised"][0], plan.model.arch))
+            progress.set_preview(preview_image(plan.model, info["denoised"][0], method, size))
 
     progress.set_step(0, total)
     try:

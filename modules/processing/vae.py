@@ -1,4 +1,4 @@
-"""Latents <-> pixels: VAE decode/encode and the cheap latent-to-RGB preview."""
+"""Latents <-> pixels: VAE decode/encode (live previews are modules/processing/preview.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modules.models.bundle import Arch, ModelBundle
+from modules.models.bundle import ModelBundle
 from modules.models.vae import decode_dtype
 from modules.sampling.denoiser import check_finite
 
@@ -85,33 +85,3 @@ def encode(
     bundle: ModelBundle, images: list[Image.Image], generator: torch.Generator | None = None
 ) -> torch.Tensor:
     return encode_pixels(bundle, images_to_tensor(images), generator)
-
-
-# Linear maps from the 4 latent channels to RGB, fitted on real SD images (published factors).
-LATENT_RGB = {
-    Arch.SD1: [
-        [0.298, 0.207, 0.208],
-        [0.187, 0.286, 0.173],
-        [-0.158, 0.189, 0.264],
-        [-0.184, -0.271, -0.473],
-    ],
-    Arch.SD2: [
-        [0.298, 0.207, 0.208],
-        [0.187, 0.286, 0.173],
-        [-0.158, 0.189, 0.264],
-        [-0.184, -0.271, -0.473],
-    ],
-    Arch.SDXL: [
-        [0.3651, 0.4232, 0.4341],
-        [-0.2533, -0.0042, 0.1068],
-        [0.1076, 0.1111, -0.0362],
-        [-0.3165, -0.2492, -0.2188],
-    ],
-}
-
-
-def approximate_preview(latent: torch.Tensor, arch: Arch) -> Image.Image:
-    """A cheap live preview of one latent [4, h, w] without running the VAE."""
-    factors = torch.tensor(LATENT_RGB[arch], dtype=torch.float32)
-    rgb = torch.einsum("chw,cr->rhw", latent.float().cpu(), factors)
-    return tensor_to_images(rgb.unsqueeze(0))[0]

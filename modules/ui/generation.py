@@ -99,14 +99,15 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
                 placeholder="Negative prompt (press Ctrl+Enter to generate)",
             )
         with gr.Column(scale=1, min_width=180, elem_id=f"{tab}_actions_column"):
-            generate = gr.Button(
-                "Generate",
-                variant="primary",
-                elem_id=f"{tab}_generate",
-                elem_classes=icons.classes("generate"),
-            )
-            extra_networks = gr.Button("Show/hide extra networks", elem_id=f"{tab}_extra_networks", size="sm")
-            with gr.Row():
+            # Interrupt and Skip take Generate's place while a job runs, side by side in one row of
+            # the same height, so nothing below moves (A1111's layout).
+            with gr.Row(elem_id=f"{tab}_generate_box", elem_classes="generate-box"):
+                generate = gr.Button(
+                    "Generate",
+                    variant="primary",
+                    elem_id=f"{tab}_generate",
+                    elem_classes=icons.classes("generate"),
+                )
                 interrupt = gr.Button(
                     "Interrupt",
                     elem_id=f"{tab}_interrupt",
@@ -116,6 +117,7 @@ def build_toprow(ctx: UiContext, tab: str) -> Toprow:
                 skip = gr.Button(
                     "Skip", elem_id=f"{tab}_skip", visible=False, elem_classes=icons.classes("skip")
                 )
+            extra_networks = gr.Button("Show/hide extra networks", elem_id=f"{tab}_extra_networks", size="sm")
             with gr.Row(elem_id=f"{tab}_tools"):
                 paste = icons.button("paste", f"{tab}_paste", elem_classes=["tool"])
                 apply_styles = icons.button("style_apply", f"{tab}_style_apply", elem_classes=["tool"])

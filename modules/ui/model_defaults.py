@@ -53,34 +53,47 @@ def managed(forms: list[JobForm]) -> list[tuple[str, gr.components.Component]]:
     return pairs
 
 
+Managed = list[tuple[str, gr.components.Component, Any]]  # field, control, its own default
+
+
 def updates(
-    pairs: list[tuple[str, gr.components.Component]],
-    values: dict[str, Any],
-    given: list[Any],
-    current: list[Any],
+    pairs: Managed, values: dict[str, Any], given: list[Any], current: list[Any]
 ) -> tuple[list[Any], list[dict]]:
     """The new "last given" values and one update per control: the target where the control still holds
     what was last given, unchanged elsewhere."""
     new_given, out = [], []
-    for (name, component), last, now in zip(pairs, given, current, strict=True):
-        target = values.get(name, component.value)
-        choices = [c[1] if isinstance(c, tuple) else c for c in getattr(component, "choices", None) or []]
-        if choices and target not in choices:
-            target = component.value  # a sampler this app lacks: keep the control's own default
+    for (name, component, base), last, now in zip(pairs, given, current, strict=True):
+        target = target_value(component, base, values.get(name))
         if same(now, last):
             new_given.append(target)
-            out.append(gr.update(value=target))
+            # Only a real change is sent: an update carrying the value the control already had would
+            # overwrite what the user typed meanwhile (the page-load check races with typing).
+            out.append(gr.update() if same(now, target) else gr.update(value=target))
         else:
             new_given.append(last)
             out.append(gr.update())
     return new_given, out
 
 
+def target_value(component: gr.components.Component, base: Any, recommended_value: Any) -> Any:
+    """The recommended value, or the control's own default where there is none or the control cannot
+    show it (a sampler this app lacks)."""
+    if recommended_value is None:
+        return base
+    choices = [c[1] if isinstance(c, tuple) else c for c in getattr(component, "choices", None) or []]
+    return base if choices and recommended_value not in choices else recommended_value
+
+
 def wire(runtime: Runtime, demo: gr.Blocks, checkpoint: gr.Dropdown, forms: list[JobForm]) -> None:
-    pairs = managed(forms)
+    """Give the controls the start checkpoint's values now (in the page as built, so a Generate
+    pressed at once uses them), and follow the checkpoint from then on."""
+    pairs = [(name, component, component.value) for name, component in managed(forms)]
     if not pairs:
         return
-    controls = [component for _, component in pairs]
+    start = recommended_for(runtime, current_checkpoint(runtime))
+    for name, component, base in pairs:
+        component.value = target_value(component, base, start.get(name))
+    controls = [component for _, component, _ in pairs]
     given = gr.State([component.value for component in controls])
     private = {"show_progress": "hidden", "api_visibility": "private", "queue": False}
 
@@ -89,7 +102,7 @@ def wire(runtime: Runtime, demo: gr.Blocks, checkpoint: gr.Dropdown, forms: list
         return [new_given, *out]
 
     checkpoint.change(follow, [checkpoint, given, *controls], [given, *controls], **private)
-    # At start the dropdown's own value may not be in yet: ask the runtime which checkpoint is in use.
+    # A page opened after the checkpoint changed (in another tab, or by the API) follows it as well.
     demo.load(
         lambda last, *current: follow(current_checkpoint(runtime), last, *current),
         [given, *controls],

@@ -27,6 +27,7 @@ from modules.runtime import Runtime
 from modules.ui import icons
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+GALLERY_HEIGHT = 512  # px; fixed, so the results column keeps its layout from start to result
 
 
 @dataclass
@@ -60,24 +61,31 @@ def is_local(runtime: Runtime) -> bool:
 
 
 def build(runtime: Runtime, tab: str) -> Results:
-    progress = gr.HTML(elem_id=f"{tab}_progress")
-    preview = gr.Image(
-        label="Live preview",
-        visible=False,
-        format="png",
-        elem_id=f"{tab}_preview",
-        interactive=False,
-        height=320,
-    )
-    # "contain" shows a non-square image or an X/Y/Z grid whole instead of its centre square.
-    gallery = gr.Gallery(
-        label="Output",
-        elem_id=f"{tab}_gallery",
-        columns=4,
-        format="png",
-        interactive=False,
-        object_fit="contain",
-    )
+    # The progress bar and the live preview lie over the gallery (style.css), the preview at its size,
+    # while a job runs: the page does not move when they appear, and the picture grows where the
+    # result will be shown. The gallery's height is fixed for the same reason.
+    with gr.Column(elem_id=f"{tab}_gallery_container", elem_classes="gallery-container"):
+        progress = gr.HTML(elem_id=f"{tab}_progress", elem_classes="progress-overlay")
+        # "contain" shows a non-square image or an X/Y/Z grid whole instead of its centre square.
+        gallery = gr.Gallery(
+            label="Output",
+            elem_id=f"{tab}_gallery",
+            columns=4,
+            format="png",
+            interactive=False,
+            object_fit="contain",
+            height=GALLERY_HEIGHT,
+        )
+        preview = gr.Image(
+            label="Live preview",
+            visible=False,
+            format="png",
+            elem_id=f"{tab}_preview",
+            elem_classes="live-preview",
+            interactive=False,
+            show_label=False,
+            buttons=[],
+        )
     with gr.Row(elem_id=f"image_buttons_{tab}", elem_classes="image-buttons"):
         open_folder = icons.button("open_folder", f"{tab}_open_folder", visible=is_local(runtime))
         save = icons.button("save", f"save_{tab}", "Save")

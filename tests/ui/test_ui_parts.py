@@ -191,3 +191,20 @@ def test_a_merged_checkpoint_appears_in_every_checkpoint_list_at_once(runtime):
     for elem_id, update in zip(ids[1:], updates[1:], strict=True):
         assert any(title.startswith("merged.safetensors") for title in update["choices"]), elem_id
     assert updates[ids.index("txt2img_hr_checkpoint")]["choices"][0] == "Use same checkpoint"
+
+
+def test_model_defaults_replace_only_what_the_user_left():
+    from modules.ui import model_defaults
+
+    width = gr.Slider(64, 2048, value=64)
+    sampler = gr.Dropdown(["Euler", "DPM++ 2M"], value="DPM++ 2M")
+    steps = gr.Slider(1, 150, value=20)
+    pairs = [("width", width, 512), ("sampler_name", sampler, "Euler"), ("steps", steps, 20)]
+    recommended = {"width": 768, "sampler_name": "Unknown sampler", "steps": 30}
+    # The user typed 96 into width; the sampler and steps are still what was last given (64.0 is 64).
+    given, out = model_defaults.updates(pairs, recommended, [64, "DPM++ 2M", 20], [96.0, "DPM++ 2M", 20.0])
+    assert given == [64, "Euler", 30]  # an unknown sampler falls back to the control's own default
+    assert [update.get("value") for update in out] == [None, "Euler", 30]
+    # Nothing to change: no value is sent (it would overwrite typing that raced with the page load).
+    given, out = model_defaults.updates(pairs, {}, [512, "Euler", 20], [512.0, "Euler", 20])
+    assert given == [512, "Euler", 20] and all("value" not in update for update in out)
