@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     extensions.call("ui_settings", runtime.options)
     if runtime.workers is None:
         print(
-            f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')})...", flush=True
+            f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')}) while the UI starts...",
+            flush=True,
         )
-        runtime.model()
+        runtime.load_in_background()  # the page answers at once; the first job waits for the load
     else:  # the workers load their own models; this process only serves the UI and the API
         print(f"Generations run on {len(runtime.workers.actors())} Ray worker(s).", flush=True)
     if args.nowebui:

@@ -56,6 +56,16 @@ HELD_OUT: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# What the demo model draws best with, written into its checkpoint (``modules.models.recommended``) so
+# the UI opens at them; docs/DEMO_MODEL.md has the measurements behind CFG and steps.
+RECOMMENDED: dict[str, object] = {
+    "width": SIZE,
+    "height": SIZE,
+    "cfg_scale": 4.0,
+    "sampler_name": "DPM++ 2M",
+    "steps": 20,
+}
+
 # An upright triangle has a quarter of its area in the top half of its bounding box, the others half;
 # decoded small triangles are blobby (median 0.40), so the cut sits near the lowest circles (0.43).
 TRIANGLE_TOP_SHARE = 0.42

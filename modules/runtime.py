@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +258,21 @@ class Runtime:
             self.extensions.call("model_loaded", bundle)
         return self._job_view(bundle, source["sd_vae"])
 
+    def load_in_background(self) -> Task:
+        """Load the selected model as the queue's first task and return at once, so the page answers
+        while the weights load; a job submitted meanwhile waits behind the load in the queue.
+
+        The fallback model (no checkpoint at all) is written here, before the UI lists the checkpoints.
+        The outcome is printed when the load ends; a model that fails to load leaves the app running so
+        another checkpoint can be picked.
+        """
+        if not self.models.checkpoints():
+            ensure_default_model(self.paths.ckpt_dir)
+            self.models.refresh()
+        task = self.queue.submit(self.model, label="load model")
+        task.future.add_done_callback(_report_load)
+        return task
+
     def _job_view(self, bundle: ModelBundle, vae_choice: str) -> ModelBundle:
         """The job's own view of ``bundle`` with its VAE choice, made once per task and bundle."""
         from modules.models import scope
@@ -339,3 +355,13 @@ def ensure_default_model(ckpt_dir: Path) -> Path:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(build_tiny_bundle(), target)
     return target
+
+
+def _report_load(future: Future) -> None:
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        print(f"Model loaded: {future.result().name}", flush=True)
+    else:
+        print(f"Loading the model failed: {error}; pick another checkpoint in the UI.", flush=True)

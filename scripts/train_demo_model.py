@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from modules import paths  # noqa: E402
+from modules.models import recommended  # noqa: E402
 from modules.models.loader import save_checkpoint  # noqa: E402
 from scripts.demo import networks, stages  # noqa: E402
 
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     checkpoint, embedding, lora = outputs(args)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     # fp16 halves the file; the loader upcasts to the runtime dtype.
-    save_checkpoint(networks.make_bundle(model.unet, vae, model.text), checkpoint, dtype=torch.float16)
+    bundle = networks.make_bundle(model.unet, vae, model.text)
+    defaults = recommended.encode(stages.demo_data.RECOMMENDED)
+    save_checkpoint(bundle, checkpoint, dtype=torch.float16, metadata=defaults)
     print(f"wrote {checkpoint} ({checkpoint.stat().st_size / 1e6:.1f} MB)", flush=True)
 
     teal = functools.cache(

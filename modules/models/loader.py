@@ -9,7 +9,7 @@ is made, so peak memory stays near the size of the model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -182,13 +182,20 @@ def config_hints(bundle: ModelBundle) -> dict:
     }
 
 
-def save_checkpoint(bundle: ModelBundle, path: Path | str, dtype: torch.dtype | None = None) -> None:
-    """Write the bundle as one original-layout (LDM/SGM) .safetensors or .ckpt file."""
+def save_checkpoint(
+    bundle: ModelBundle,
+    path: Path | str,
+    dtype: torch.dtype | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write the bundle as one original-layout (LDM/SGM) .safetensors or .ckpt file; ``metadata`` adds
+    string entries (e.g. ``recommended.encode(...)``) beside the architecture hints."""
     state = components_to_checkpoint(bundle_components(bundle), bundle.arch)
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     state = {k: v.detach().cpu() for k, v in state.items()}
-    save_state_dict(state, Path(path), {detect.METADATA_KEY: json.dumps(config_hints(bundle))})
+    entries = {**(metadata or {}), detect.METADATA_KEY: json.dumps(config_hints(bundle))}
+    save_state_dict(state, Path(path), entries)
 
 
 def save_diffusers(bundle: ModelBundle, folder: Path | str) -> None:

@@ -201,5 +201,27 @@ def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, metadata
     tensors = {k: v.contiguous() for k, v in state_dict.items()}
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
         save_file(tensors, str(path), metadata=dict(metadata))
+        if len(metadata) > 1:
+            # The library writes metadata in hash-map order, different on every run: rewrite it sorted
+            # so the same weights and metadata always give the same file (and hash).
+            replace_metadata(path, dict(sorted(metadata.items())))
     else:
         torch.save({"state_dict": tensors, PICKLE_METADATA_KEY: dict(metadata)}, path)
+
+
+def replace_metadata(path: Path, metadata: Mapping[str, str]) -> None:
+    """Give a .safetensors file new string metadata, its tensor bytes copied unchanged (only the header
+    is rewritten, so the weights stay byte-identical; the file's hash changes). Atomic: written beside
+    the file, then moved over it."""
+    path = Path(path)
+    header, header_size = safetensors_header(path)
+    header.pop("__metadata__", None)
+    text = json.dumps({"__metadata__": dict(metadata), **header}, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes with spaces
+    partial = path.with_name(path.name + ".partial")
+    with open(path, "rb") as source, open(partial, "wb") as target:
+        source.seek(8 + header_size)
+        target.write(len(text).to_bytes(8, "little") + text)
+        while chunk := source.read(1 << 20):
+            target.write(chunk)
+    partial.replace(path)

@@ -27,6 +27,7 @@ from modules.ui import (
     icons,
     img2img,
     merger,
+    model_defaults,
     pnginfo,
     settings,
     topbar,
@@ -84,6 +85,8 @@ def build(runtime: Runtime) -> gr.Blocks:
         for toprow in (t2i.toprow, i2i.toprow):
             wire_styles(ctx, toprow)
         wire_sending(ctx, Tabs(tabs, t2i, i2i, ext, png))
+        # After ui-config.json is applied: a default set there is the user's and stays.
+        model_defaults.wire(runtime, demo, bar.checkpoint, [t2i.form, i2i.form])
     config.save_if_needed()
     return demo
 

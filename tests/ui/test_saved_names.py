@@ -16,7 +16,7 @@ from modules.ui import extras, results
 TEXT = (
     "a red circle\nNegative prompt: blurry\n"
     "Steps: 3, Sampler: Euler a, Schedule type: Karras, CFG scale: 7.0, Seed: 42, Size: 64x96, "
-    "Model hash: 28fee1a506, Model: demo-shapes-sd1"
+    "Model hash: da9930895c, Model: demo-shapes-sd1"
 )
 
 

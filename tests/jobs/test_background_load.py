@@ -1,0 +1,70 @@
+"""Start-up loads the model as the queue's first task: the call returns at once, a job submitted
+meanwhile waits behind the load, the outcome is printed, and a model that fails to load leaves the app
+serving."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from modules import cmd_args
+from modules.models.loader import save_checkpoint
+from modules.models.manager import LoadFailed
+from modules.models.tiny import build_tiny_bundle
+from modules.processing.job import GenerationJob
+from modules.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    rt = Runtime(cmd_args.parse(["--data-dir", str(tmp_path), "--device", "cpu", "--no-bundled-models"]))
+    yield rt
+    rt.queue.close()
+
+
+def job() -> GenerationJob:
+    return GenerationJob(prompt="a red circle", steps=2, width=64, height=64, seed=7, sampler_name="Euler")
+
+
+def test_the_load_runs_in_the_queue_and_the_first_job_waits_for_it(runtime, capsys):
+    save_checkpoint(build_tiny_bundle(), runtime.paths.ckpt_dir / "tiny.safetensors")
+    runtime.models.refresh()
+    release, started = threading.Event(), threading.Event()
+    real_get = runtime.models.get
+
+    def slow_get(title):
+        started.set()
+        assert release.wait(30)
+        return real_get(title)
+
+    runtime.models.get = slow_get
+    load = runtime.load_in_background()
+    assert started.wait(30)
+    assert load.label == "load model" and load.state == "running"  # returned while the load runs
+    first = runtime.submit_job("txt2img", job())
+    assert first.state == "waiting" and runtime.models.loaded() == []
+    release.set()
+    assert load.future.result(60).name == "tiny"
+    result = first.future.result(60)
+    assert len(result.images) == 1 and "Model: tiny" in result.infotexts[0]
+    assert "Model loaded: tiny" in capsys.readouterr().out
+
+
+def test_a_model_that_fails_to_load_is_reported_and_the_app_keeps_serving(runtime, capsys):
+    runtime.paths.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    (runtime.paths.ckpt_dir / "broken.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00not json")
+    runtime.models.refresh()
+    load = runtime.load_in_background()
+    with pytest.raises(LoadFailed, match="broken.safetensors"):
+        load.future.result(60)
+    out = capsys.readouterr().out
+    assert "Loading the model failed:" in out and "pick another checkpoint" in out
+    assert runtime.exclusive(lambda: "still serving") == "still serving"
+
+
+def test_with_no_checkpoint_the_fallback_is_written_before_it_returns(runtime):
+    assert runtime.models.checkpoints() == []
+    load = runtime.load_in_background()
+    assert runtime.models.checkpoints()  # listed at once, so the UI's dropdown shows it
+    assert load.future.result(120) is not None
