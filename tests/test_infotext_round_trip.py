@@ -60,7 +60,12 @@ HIRES_RESIZE = dict(
     hr_scale=2.0,
     hr_resize_x=96,
     hr_resize_y=80,
-    override_settings={"skip_early_cond": 0.3, "randn_source": "NV"},
+    override_settings={
+        "skip_early_cond": 0.3,
+        "randn_source": "NV",
+        "token_merging_ratio": 0.5,
+        "token_merging_ratio_hr": 0.3,
+    },
 )
 IMG2IMG = dict(
     prompt="a green square",

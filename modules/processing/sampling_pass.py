@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from modules.models.bundle import Arch, ModelBundle
+from modules.models.tome import token_merging
 from modules.processing.job import GenerationJob
 from modules.processing.job import infotext_key as key
 from modules.processing.preview import preview_image
@@ -58,6 +59,7 @@ class SamplingPlan:
     eta_noise_seed_delta: int
     noise_multiplier: float = 1.0
     uncond_skip: UncondSkip = field(default_factory=UncondSkip)
+    token_merging_ratio: float = 0.0
     infotext: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +149,9 @@ def plan_pass(
         float(settings["skip_early_cond"]),
     )
     infotext.update(uncond_skip_infotext(uncond_skip, sigmas))
+    merging = token_merging_ratio(job, settings, starts_from_image=strength is not None, is_hires=is_hires)
+    if merging:
+        infotext[key("token_merging_ratio_hr" if is_hires else "token_merging_ratio")] = merging
     return SamplingPlan(
         sampler=sampler,
         schedule=schedule,
@@ -161,8 +166,22 @@ def plan_pass(
         eta_noise_seed_delta=ensd,
         noise_multiplier=noise_multiplier,
         uncond_skip=uncond_skip,
+        token_merging_ratio=merging,
         infotext=infotext,
     )
+
+
+def token_merging_ratio(
+    job: GenerationJob, settings: Mapping[str, Any], *, starts_from_image: bool, is_hires: bool
+) -> float:
+    """The pass's token merging ratio, chosen as A1111 does: the hires pass's and img2img's own ratios
+    apply when non-zero, else the general one; a general ratio the request overrides wins in img2img."""
+    general = float(settings["token_merging_ratio"])
+    if is_hires:
+        return float(settings["token_merging_ratio_hr"]) or general
+    if starts_from_image and "token_merging_ratio" not in (job.override_settings or {}):
+        return float(settings["token_merging_ratio_img2img"]) or general
+    return general
 
 
 def uncond_skip_infotext(skip: UncondSkip, sigmas: torch.Tensor) -> dict[str, Any]:
@@ -265,7 +284,8 @@ def run_pass(runtime: Runtime, plan: JobPlan, sampling: SamplingPlan, batch: Bat
         dtype=bundle.dtype,
         uncond_skip=sampling.uncond_skip,
     )
-    samples = run_sampler(runtime, plan, sampling, denoiser, x, sigmas, noise_sampler)
+    with token_merging(bundle.unet, sampling.token_merging_ratio):
+        samples = run_sampler(runtime, plan, sampling, denoiser, x, sigmas, noise_sampler)
     if batch.latent_mask is not None:
         samples = hold_unmasked(samples, batch.init_latent, batch.latent_mask)
     return samples
