@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         server_port=args.port,
         share=args.share,
         auth=ui_login(ui_auth) if ui_auth else None,
+        auth_message=app.login_message(),
         theme=app.theme(runtime.options.get("ui_theme")),
         css=app.css(extension_list),
         head=app.head_html(runtime.options.get("ui_theme"), extension_list),
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         prevent_thread_lock=True,  # returns the running app, so the API can be attached to it
     )
     restrict_cross_origin(server_app, args.cors_allow_origins, args.cors_allow_origins_regex)
+    app.add_theme_redirect(server_app, runtime.options.get("ui_theme"))
     if args.api:
         from modules.api.server import attach
 

@@ -15,6 +15,10 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
 from modules import paths
 from modules.extensions.loader import Extension
@@ -210,6 +214,31 @@ def css(extension_list: Iterable[Extension] = ()) -> str:
     sheets += [ext.stylesheet for ext in extension_list if ext.enabled and ext.stylesheet]
     own = [sheets[0].read_text(encoding="utf-8"), extra_networks.CSS, icons.css()]
     return "\n".join(own + [sheet.read_text(encoding="utf-8") for sheet in sheets[1:]])
+
+
+def login_message() -> str:
+    """The line Gradio's login page shows above its form (it shows no page title of its own; it
+    renders the message as text)."""
+    return TITLE
+
+
+def add_theme_redirect(server_app: Any, theme_name: str) -> None:
+    """Page loads of "/" without ``?__theme=`` are redirected to carry the ``ui_theme`` setting's: the
+    login page (--gradio-auth) runs none of our scripts, so javascript/theme.js cannot set it there,
+    and it would open light on a light-preferring browser."""
+    if theme_name not in ("dark", "light"):
+        return
+
+    async def redirect(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        if request.method == "GET" and request.url.path == "/" and "__theme" not in request.query_params:
+            return RedirectResponse(
+                str(request.url.include_query_params(__theme=theme_name)), status_code=302
+            )
+        return await call_next(request)
+
+    server_app.user_middleware.insert(0, Middleware(BaseHTTPMiddleware, dispatch=redirect))
+    if server_app.middleware_stack is not None:  # already serving (Gradio's launch): rebuild in place
+        server_app.middleware_stack = server_app.build_middleware_stack()
 
 
 def theme(name: str) -> gr.themes.Base:
