@@ -40,6 +40,30 @@ class Card:
     name: str
     network: str | None  # None: a textual-inversion embedding (its name is the prompt text)
     preview: str | None
+    path: str | None = None  # the network's file, for sorting by date
+
+
+def _modified(card: Card) -> float:
+    try:
+        return Path(card.path).stat().st_mtime if card.path else 0.0
+    except OSError:
+        return 0.0
+
+
+# The panel's sort choices (A1111 offers default order, name and dates); the first is the default.
+SORTS: dict[str, Callable[[list[Card]], list[Card]]] = {
+    "Default order": list,
+    "Name": lambda cards: sorted(cards, key=lambda c: c.name.lower()),
+    "Name, Z-A": lambda cards: sorted(cards, key=lambda c: c.name.lower(), reverse=True),
+    "Newest first": lambda cards: sorted(cards, key=_modified, reverse=True),
+}
+
+
+def shown_cards(cards: list[Card], search: str, sort: str) -> list[Card]:
+    """The cards whose name contains every word of ``search`` (any case), in ``sort`` order."""
+    words = (search or "").lower().split()
+    found = [card for card in cards if all(word in card.name.lower() for word in words)]
+    return SORTS.get(sort, list)(found)
 
 
 @dataclass
@@ -68,7 +92,7 @@ def preview_beside(path: Path | None) -> str | None:
 def embedding_page(runtime: Runtime) -> CardPage:
     def cards() -> list[Card]:
         found = runtime.embeddings.embeddings.values()
-        return [Card(e.name, None, preview_beside(e.path)) for e in found]
+        return [Card(e.name, None, preview_beside(e.path), str(e.path) if e.path else None) for e in found]
 
     return CardPage("Textual Inversion", "textual_inversion", cards, runtime.embeddings.load)
 
@@ -86,7 +110,9 @@ def network_pages(runtime: Runtime) -> list[CardPage]:
             CardPage(
                 network.extra.get("title", name.capitalize()),
                 _slug(name),
-                lambda n=name, f=list_cards: [Card(c["name"], n, c.get("preview")) for c in f(runtime.paths)],
+                lambda n=name, f=list_cards: [
+                    Card(c["name"], n, c.get("preview"), c.get("path")) for c in f(runtime.paths)
+                ],
                 (lambda f=rescan: f(runtime.paths)) if rescan else (lambda: None),
             )
         )
@@ -160,12 +186,31 @@ class ExtraNetworksPanel:
     tabs: list[CardTab]
     refresh: gr.Button
     shown: gr.State
+    search: gr.Textbox
+    sort: gr.Dropdown
 
 
 def build(runtime: Runtime, tab: str) -> ExtraNetworksPanel:
     """The (hidden) panel; ``wire`` connects it to the prompt and the toggle button."""
     card_tabs = []
     with gr.Column(visible=False, elem_id=f"{tab}_extra_networks_panel") as panel:
+        with gr.Row(elem_id=f"{tab}_extra_controls"):
+            search = gr.Textbox(
+                show_label=False,
+                placeholder="Search...",
+                elem_id=f"{tab}_extra_search",
+                scale=3,
+                container=False,
+            )
+            sort = gr.Dropdown(
+                list(SORTS),
+                value=next(iter(SORTS)),
+                show_label=False,
+                elem_id=f"{tab}_extra_sort",
+                scale=1,
+                container=False,
+            )
+            refresh = icons.button("refresh", f"{tab}_extra_refresh", "Refresh", size="sm", scale=0)
         with gr.Tabs(overflow_behavior="wrap", elem_id=f"{tab}_extra_tabs"):
             for page in pages(runtime):
                 with gr.Tab(page.title, elem_id=f"{tab}_extra_{page.slug}"):
@@ -181,33 +226,35 @@ def build(runtime: Runtime, tab: str) -> ExtraNetworksPanel:
                     )
                     # Inside the Tab: a State directly in Tabs would show up as one more tab.
                     card_tabs.append(CardTab(page, gallery, gr.State([])))
-        refresh = icons.button("refresh", f"{tab}_extra_refresh", "Refresh", size="sm")
-    return ExtraNetworksPanel(panel, card_tabs, refresh, gr.State(False))
+    return ExtraNetworksPanel(panel, card_tabs, refresh, gr.State(False), search, sort)
 
 
 def wire(runtime: Runtime, panel: ExtraNetworksPanel, toggle: gr.Button, prompt: gr.Textbox) -> None:
     private = {"show_progress": "hidden", "api_visibility": "private"}
     listing = [c for t in panel.tabs for c in (t.gallery, t.cards)]
 
-    def listed() -> list[Any]:
+    def listed(search: str, sort: str) -> list[Any]:
         values = []
         for card_tab in panel.tabs:
-            cards = card_tab.page.cards()
+            cards = shown_cards(card_tab.page.cards(), search, sort)
             values += [gallery_value(cards), cards]
         return values
 
-    def on_toggle(shown: bool) -> list[Any]:
+    def on_toggle(shown: bool, search: str, sort: str) -> list[Any]:
         # Cards are listed when the panel opens, so a closed panel costs nothing.
-        rest = listed() if not shown else [gr.update() for _ in listing]
+        rest = listed(search, sort) if not shown else [gr.update() for _ in listing]
         return [not shown, gr.update(visible=not shown), *rest]
 
-    def on_refresh() -> list[Any]:
+    def on_refresh(search: str, sort: str) -> list[Any]:
         for card_tab in panel.tabs:
             card_tab.page.refresh()
-        return listed()
+        return listed(search, sort)
 
-    toggle.click(on_toggle, panel.shown, [panel.shown, panel.panel, *listing], **private)
-    panel.refresh.click(on_refresh, None, listing, **private)
+    filters = [panel.search, panel.sort]
+    toggle.click(on_toggle, [panel.shown, *filters], [panel.shown, panel.panel, *listing], **private)
+    panel.refresh.click(on_refresh, filters, listing, **private)
+    for control in filters:
+        control.change(listed, filters, listing, trigger_mode="always_last", **private)
 
     def on_select(text: str, cards: list[Card], event: gr.SelectData) -> tuple[Any, Any]:
         # Clearing the selection lets a second click on the same card fire again (to take it out).

@@ -7,9 +7,11 @@ test_ui_extensions_helpers loaded beside the built-in ones, so no test file land
 
 from __future__ import annotations
 
+import io
 import socket
 
 import pytest
+from PIL import Image
 
 from modules.ui import app
 from tests.ui.browser import open_app, set_number, shot, small_job, type_prompt, wait_for_result
@@ -22,6 +24,7 @@ from tests.ui.test_ui_extensions_helpers import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+OTHER_LORA = "zeta_style"
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +32,12 @@ def app_url(tmp_path_factory, tiny_bundle):
     registry, found = loaded_extensions(write_extensions(tmp_path_factory.mktemp("extensions")))
     runtime = make_runtime(tmp_path_factory.mktemp("data"), registry, tiny_bundle)
     write_lora(runtime.paths.lora_dir)
+    # A second LoRA whose preview is named as A1111 also allows, <name>.preview.png, in blue.
+    write_lora(runtime.paths.lora_dir, OTHER_LORA)
+    (runtime.paths.lora_dir / f"{OTHER_LORA}.png").rename(
+        runtime.paths.lora_dir / f"{OTHER_LORA}.preview.png"
+    )
+    Image.new("RGB", (32, 32), (30, 30, 200)).save(runtime.paths.lora_dir / f"{OTHER_LORA}.preview.png")
     runtime.extensions.call("ui_settings", runtime.options)
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
@@ -111,3 +120,45 @@ def test_lora_card_click_inserts_its_tag(page):
     card.click()  # a second click takes the tag out again
     page.wait_for_function("() => document.querySelector('#txt2img_prompt textarea').value === 'a cat'")
     assert prompt.input_value() == "a cat"
+
+
+def card_names(page) -> list[str]:
+    """The cards' names in the order shown."""
+    text = page.inner_text("#txt2img_lora_cards")
+    return sorted((n for n in (LORA_NAME, OTHER_LORA) if n in text), key=text.index)
+
+
+def test_cards_show_their_previews_and_can_be_searched_and_sorted(page):
+    page.get_by_role("tab", name="txt2img").click()
+    if not page.locator("#txt2img_extra_search").is_visible():
+        page.click("#txt2img_extra_networks")
+    page.get_by_role("tab", name="Lora").click()
+    page.locator("#txt2img_lora_cards").get_by_text(OTHER_LORA).wait_for()
+    assert card_names(page) == [LORA_NAME, OTHER_LORA]
+    # Look at the thumbnails: each card shows its own preview image (red, then blue), not a placeholder.
+    thumbs = page.locator("#txt2img_lora_cards img")
+    colours = []
+    for i in range(2):
+        picture = Image.open(io.BytesIO(thumbs.nth(i).screenshot())).convert("RGB")
+        colours.append(picture.getpixel((picture.width // 2, picture.height // 2)))
+    (r1, g1, b1), (r2, g2, b2) = colours
+    assert r1 > 150 > max(g1, b1) and b2 > 150 > max(r2, g2), colours
+    choose(page, "#txt2img_extra_sort", "Name, Z-A")
+    page.wait_for_function(
+        "([a, b]) => { const t = document.querySelector('#txt2img_lora_cards').innerText;"
+        " return t.indexOf(a) >= 0 && t.indexOf(a) < t.indexOf(b); }",
+        arg=[OTHER_LORA, LORA_NAME],
+    )
+    page.locator("#txt2img_extra_search input, #txt2img_extra_search textarea").first.fill("tiny")
+    page.wait_for_function(
+        "n => !document.querySelector('#txt2img_lora_cards').innerText.includes(n)", arg=OTHER_LORA
+    )
+    assert card_names(page) == [LORA_NAME]
+    shot(page, "extra-networks-search")
+    page.locator("#txt2img_extra_search input, #txt2img_extra_search textarea").first.fill("")
+    choose(page, "#txt2img_extra_sort", "Default order")
+
+
+def choose(page, selector: str, option: str) -> None:
+    page.locator(f"{selector} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
