@@ -2,7 +2,10 @@
 
 "Apply settings" writes the changed values to config.json (via ``Options.update``) and names the ones
 that only take effect after a restart. Controls read their value when the page loads, so a reload
-shows what is saved. Top-bar settings are left out (see ``topbar``).
+("Reload UI") shows what is saved. Top-bar settings are left out (see ``topbar``).
+
+The search box keeps the settings whose label or key holds every word typed and says which sections
+hold them: Gradio renders only the open tab, so the first matching section is opened.
 """
 
 from __future__ import annotations
@@ -72,18 +75,62 @@ def apply(runtime: Runtime, keys: list[str], values: list[Any]) -> str:
     return f"<p>{html.escape(text)}</p>"
 
 
+def matches(info: OptionInfo, search: str) -> bool:
+    """Every word of ``search`` in the setting's label or key (any case)."""
+    text = f"{label(info)} {info.key}".lower()
+    return all(word in text for word in (search or "").lower().split())
+
+
+def search_updates(sections: list[tuple[str, str, list[OptionInfo]]], search: str) -> list[Any]:
+    """The updates for a search: the Tabs (first matching section opened), the result line naming
+    the sections that match, then every setting's visibility."""
+    shown_updates, counts, first = [], [], None
+    for slug_, title, infos in sections:
+        shown = [matches(info, search) for info in infos]
+        if any(shown):
+            counts.append(f"{title} ({sum(shown)})")
+            first = first or slug_
+        shown_updates += [gr.update(visible=v) for v in shown]
+    found = sum(int(c.rsplit("(", 1)[1][:-1]) for c in counts)
+    text = "" if not search.strip() else f"<p>{found} settings match: {html.escape(', '.join(counts))}</p>"
+    # An emptied box keeps the open tab (every section matches, the first would be opened).
+    tabs = gr.update(selected=first) if first is not None and search.strip() else gr.update()
+    return [tabs, text, *shown_updates]
+
+
+def slug(title: str) -> str:
+    return f"settings_{title.lower().replace(' ', '_').replace('/', '_')}"
+
+
 def build(runtime: Runtime) -> None:
     keys: list[str] = []
     controls: list[gr.components.Component] = []
-    with gr.Row():
+    sections: list[tuple[str, str, list[OptionInfo]]] = []
+    with gr.Row(elem_id="settings_top"):
         submit = gr.Button("Apply settings", variant="primary", elem_id="settings_submit")
+        # A1111 restarts its Gradio app here; ours reads every value when the page loads, so a reload
+        # of the page is what shows the settings as saved.
+        reload = gr.Button("Reload UI", elem_id="settings_restart_gradio")
+    search = gr.Textbox(
+        show_label=False, placeholder="Search settings...", elem_id="settings_search", max_lines=1
+    )
     result = gr.HTML(elem_id="settings_result")
-    with gr.Tabs(overflow_behavior="wrap", elem_id="settings"):
+    with gr.Tabs(overflow_behavior="wrap", elem_id="settings") as tabs:
         for title, infos in grouped(runtime.options.definitions).items():
-            with gr.Tab(title, elem_id=f"settings_{title.lower().replace(' ', '_').replace('/', '_')}"):
+            with gr.Tab(title, id=slug(title), elem_id=slug(title)):
                 for info in infos:
                     keys.append(info.key)
                     controls.append(component(runtime, info))
+            sections.append((slug(title), title, infos))
     submit.click(
         lambda *values: apply(runtime, keys, list(values)), controls, result, api_visibility="private"
+    )
+    reload.click(None, None, None, js="() => { window.location.reload(); }", api_visibility="private")
+    search.change(
+        lambda text: search_updates(sections, text or ""),
+        search,
+        [tabs, result, *controls],
+        trigger_mode="always_last",
+        show_progress="hidden",
+        api_visibility="private",
     )

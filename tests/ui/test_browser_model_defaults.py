@@ -55,7 +55,7 @@ def test_controls_follow_the_model_unless_the_user_changed_them(browser, server,
         info = wait_for_result(page, "txt2img", "Seed:")
         assert "Size: 64x64" in info and "CFG scale: 4.0" in info and "Sampler: DPM++ 2M" in info
         img = page.locator("#txt2img_gallery img").first
-        img.wait_for()
+        page.wait_for_function("document.querySelector('#txt2img_gallery img')?.naturalWidth > 0")
         assert img.evaluate("e => [e.naturalWidth, e.naturalHeight]") == [64, 64]
         shot(page, "model-defaults-demo")
 

@@ -161,3 +161,26 @@ def test_settings_and_ui_defaults_survive_a_restart(browser, tmp_path, free_port
         page.close()
     finally:
         stop_server(proc)
+
+
+def test_settings_search_keeps_the_matching_settings_and_reload_ui_reloads(page):
+    page.get_by_role("tab", name="Settings").click()
+    page.locator("#settings_search textarea, #settings_search input").first.fill("preview method")
+    page.wait_for_function(
+        "document.querySelector('#settings_result')?.innerText.includes('1 settings match: Live previews (1)')"
+    )
+    # The matching section is open, with only the matching setting in it.
+    method = page.locator("#setting_show_progress_type")
+    method.wait_for(state="visible")
+    assert page.locator("#setting_show_progress_every_n_steps").is_hidden()
+    assert page.locator("#settings [role=tab][aria-selected=true]").inner_text().strip() == "Live previews"
+    top = page.locator("#settings_search").bounding_box()
+    assert method.bounding_box()["y"] > top["y"]  # shown under the search box, on the page
+    shot(page, "settings-search")
+    page.locator("#settings_search textarea, #settings_search input").first.fill("")
+    page.locator("#setting_show_progress_every_n_steps").wait_for(state="visible")
+    # Reload UI reloads the page (every control reads its saved value again).
+    page.evaluate("window.beforeReload = true")
+    page.click("#settings_restart_gradio")
+    page.wait_for_function("() => window.beforeReload === undefined", timeout=60_000)
+    page.wait_for_selector("#txt2img_prompt textarea", timeout=60_000)
