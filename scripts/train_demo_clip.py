@@ -25,6 +25,7 @@ processor, the CLIP-L tokenizer files and ``phrase_lists.txt``) at assets/interr
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import shutil
 import sys
@@ -46,9 +47,11 @@ from modules.interrogate.models import BUNDLED_CLIP  # noqa: E402
 CHECKPOINT = paths.BUNDLED_MODELS / "demo-shapes-sd1.safetensors"
 LISTS = ("demo-shapes", "demo-backgrounds")  # the lists the model is trained on, in interrogation order
 IMAGE_SIZE = demo_data.SIZE
+PATCH = 8
 # CLIP's own normalisation, so the folder works with the stock CLIPImageProcessor settings.
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
+VALIDATION = 256  # pictures of another seed, ranked now and then to show progress
 CLEAN_SHARE = 0.25  # renders kept as drawn (a user may interrogate a clean picture too)
 
 
@@ -60,11 +63,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny counts, output to the work dir")
     parser.add_argument("--output-dir", type=Path, help="write the model folder here instead of assets/")
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--images", type=int, default=8000)
+    parser.add_argument("--images", type=int, default=12000)
     parser.add_argument("--steps", type=int, default=1800)
-    parser.add_argument("--batch", type=int, default=96)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--batch", type=int, default=48)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--latent-noise", type=float, default=0.25, help="most noise on scaled VAE latents")
+    parser.add_argument(
+        "--mask-loss", action=argparse.BooleanOptionalAction, default=True, help="train patch tokens on masks"
+    )
+    parser.add_argument("--report-every", type=int, default=200, help="steps between validations")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     if args.quick:
@@ -88,7 +95,7 @@ def clip_config():
         },
         vision_config={
             "image_size": IMAGE_SIZE,
-            "patch_size": 8,
+            "patch_size": PATCH,
             "hidden_size": 96,
             "intermediate_size": 384,
             "num_hidden_layers": 4,
@@ -176,17 +183,44 @@ def vae_round_trip(images: np.ndarray, rng: np.random.Generator, most_noise: flo
     return out
 
 
-def make_pictures(count: int, seed: int, most_noise: float) -> tuple[np.ndarray, list[demo_data.Scene]]:
+def coverage(images: np.ndarray, scenes: list[demo_data.Scene]) -> np.ndarray:
+    """How much of each pixel the shape covers (float NHW in [0, 1]), read back from clean renders: a
+    render is ``alpha * fg + (1 - alpha) * bg``, bg is the corners' median, fg the shape's centre pixel."""
+    masks = np.empty(images.shape[:3], np.float32)
+    for i, (image, scene) in enumerate(zip(images.astype(np.float32), scenes, strict=True)):
+        background = np.median(image[[0, 0, -1, -1], [0, -1, 0, -1]], axis=0)
+        cx, cy = demo_data.POSITIONS[scene.position]
+        foreground = image[int(cy * IMAGE_SIZE), int(cx * IMAGE_SIZE)]
+        span = foreground - background
+        masks[i] = np.clip((image - background) @ span / max(float(span @ span), 1.0), 0, 1)
+    return masks
+
+
+def make_pictures(
+    count: int, seed: int, most_noise: float, cache: Path
+) -> tuple[np.ndarray, np.ndarray, list[demo_data.Scene]]:
+    """Pictures (renders, most round-tripped), the shapes' coverage masks and the scenes; the pictures
+    are kept in ``cache`` for the next run."""
     rng = np.random.default_rng(seed)
     scenes = [all_pairs_scene(rng) for _ in range(count)]
+    path = cache / f"pictures-{count}-{seed}-{most_noise:g}.npz"
+    if path.is_file():
+        with np.load(path) as saved:
+            return saved["images"], saved["masks"], scenes
     images = np.stack([demo_data.render(s, rng) for s in scenes])
+    masks = coverage(images, scenes)
     clean = int(count * CLEAN_SHARE)
     images[clean:] = vae_round_trip(images[clean:], rng, most_noise)
-    return images, scenes
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=images, masks=masks)
+    return images, masks, scenes
 
 
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Float NCHW in [0, 1] -> CLIP-normalised, after random flips, blur, colour shifts and noise."""
+def augment(
+    images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float NCHW in [0, 1] -> CLIP-normalised, after random flips, blur, colour shifts and noise; the
+    masks (NHW) flipped alike."""
     n = len(images)
 
     def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
@@ -194,13 +228,14 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
     flip = torch.rand(n, generator=generator) < 0.5  # left-right only: an upside-down triangle is no triangle
     images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    masks = torch.where(flip[:, None, None], masks.flip(-1), masks)
     blurred = F.avg_pool2d(F.pad(images, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
     images = torch.lerp(images, blurred, uniform(0, 1, 1, 1, 1))
     images = images * uniform(0.88, 1.08, 3, 1, 1) + uniform(-0.06, 0.06, 3, 1, 1)
     images = images + uniform(0, 0.03, 1, 1, 1) * torch.randn(images.shape, generator=generator)
     images = images.clamp(0, 1)
     mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
-    return (images - mean) / std
+    return (images - mean) / std, masks
 
 
 def caption_variant(scene: demo_data.Scene, rng: np.random.Generator) -> str:
@@ -228,9 +263,16 @@ def embed(model, tokenizer, texts: list[str]) -> torch.Tensor:
     return F.normalize(features, dim=-1)
 
 
-def loss_step(model, tokenizer, pixels, scenes, targets, lists, rng) -> torch.Tensor:
-    image = model.get_image_features(pixel_values=pixels)
-    image = F.normalize(image if isinstance(image, torch.Tensor) else image.pooler_output, dim=-1)
+def patch_targets(masks: torch.Tensor) -> torch.Tensor:
+    """NHW coverage -> per patch token (row-major, as CLIP flattens its patch grid) its 8x8 pixels."""
+    n, side = len(masks), IMAGE_SIZE // PATCH
+    blocks = masks.reshape(n, side, PATCH, side, PATCH).permute(0, 1, 3, 2, 4)
+    return blocks.reshape(n, side * side, PATCH * PATCH)
+
+
+def loss_step(model, mask_head, tokenizer, pixels, masks, scenes, targets, lists, rng) -> torch.Tensor:
+    output = model.get_image_features(pixel_values=pixels)
+    image = F.normalize(output.pooler_output, dim=-1)
     scale = model.logit_scale.exp().clamp(max=100)
     shapes, backgrounds = lists
     phrase_loss = F.cross_entropy(scale * image @ embed(model, tokenizer, shapes).T, targets[:, 0])
@@ -242,23 +284,52 @@ def loss_step(model, tokenizer, pixels, scenes, targets, lists, rng) -> torch.Te
     logits = scale * image @ text.T
     caption_loss = -(positives * logits.log_softmax(1)).sum(1).mean()
     caption_loss -= (positives * logits.T.log_softmax(1)).sum(1).mean()
-    return phrase_loss + caption_loss / 2
+    loss = phrase_loss + caption_loss / 2
+    if mask_head is not None:  # the patch tokens say which of their pixels the shape covers
+        predicted = mask_head(output.last_hidden_state[:, 1:])
+        loss = loss + F.binary_cross_entropy_with_logits(predicted, patch_targets(masks))
+    return loss
 
 
-def train(args: argparse.Namespace):
+@torch.no_grad()
+def validate(model, tokenizer, pixels: torch.Tensor, targets: torch.Tensor, lists) -> str:
+    """Phrase-ranking accuracy (colour, shape, background) on pictures kept out of training."""
+    mean, std = torch.tensor(MEAN)[:, None, None], torch.tensor(STD)[:, None, None]
+    image = model.get_image_features(pixel_values=(pixels.float() / 255 - mean) / std)
+    image = F.normalize(image.pooler_output, dim=-1)
+    shapes, backgrounds = lists
+    shape = (image @ embed(model, tokenizer, shapes).T).argmax(1)
+    background = (image @ embed(model, tokenizer, backgrounds).T).argmax(1)
+    said = [read_shape(shapes[int(i)]) for i in shape]
+    truth = [read_shape(shapes[int(i)]) for i in targets[:, 0]]
+    colour_ok = np.mean([a[0] == b[0] for a, b in zip(said, truth, strict=True)])
+    shape_ok = np.mean([a[1] == b[1] for a, b in zip(said, truth, strict=True)])
+    background_ok = float((background == targets[:, 1]).float().mean())
+    return f"colour {colour_ok:.2f} shape {shape_ok:.2f} background {background_ok:.2f}"
+
+
+def train(args: argparse.Namespace, folder: Path):
     from transformers import CLIPModel
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     started = time.time()
-    images, scenes = make_pictures(args.images, args.seed, args.latent_noise)
+    images, masks, scenes = make_pictures(args.images, args.seed, args.latent_noise, args.work_dir)
+    held_images, _, held_scenes = make_pictures(VALIDATION, args.seed + 1, args.latent_noise, args.work_dir)
     print(f"{len(images)} pictures in {time.time() - started:.0f} s", flush=True)
     pixels = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    masks = torch.from_numpy(masks)
+    held_pixels = torch.from_numpy(held_images).permute(0, 3, 1, 2).contiguous()
     lists = list_phrases()
     targets = phrase_targets(scenes, *lists)
+    held_targets = phrase_targets(held_scenes, *lists)
     model = CLIPModel(clip_config())
+    # Training only (not saved): a from-scratch ViT found shapes slowly from the phrase loss alone.
+    width = model.config.vision_config.hidden_size
+    mask_head = torch.nn.Linear(width, PATCH * PATCH) if args.mask_loss else None
     tokenizer = make_processor().tokenizer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
+    trained = [*model.parameters(), *(mask_head.parameters() if mask_head is not None else [])]
+    optimizer = torch.optim.AdamW(trained, lr=args.lr, weight_decay=0.05)
     generator = torch.Generator().manual_seed(args.seed)
     warmup = max(1, args.steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -266,27 +337,32 @@ def train(args: argparse.Namespace):
     )
     for step in range(args.steps):
         index = torch.randint(len(images), (args.batch,), generator=generator)
-        batch = augment(pixels[index].float() / 255, generator)
-        loss = loss_step(model, tokenizer, batch, [scenes[int(i)] for i in index], targets[index], lists, rng)
+        batch, batch_masks = augment(pixels[index].float() / 255, masks[index], generator)
+        chosen = [scenes[int(i)] for i in index]
+        loss = loss_step(model, mask_head, tokenizer, batch, batch_masks, chosen, targets[index], lists, rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
         optimizer.step()
         schedule.step()
-        if step % 100 == 0 or step == args.steps - 1:
+        if step % args.report_every == 0 or step == args.steps - 1:
             elapsed = (time.time() - started) / 60
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} ({elapsed:.1f} min)", flush=True)
-    return model.eval()
+            held = validate(model, tokenizer, held_pixels, held_targets, lists)
+            print(
+                f"step {step}/{args.steps} loss {loss.item():.3f}, held-out {held} ({elapsed:.1f} min)",
+                flush=True,
+            )
+            save(model, folder)  # an interrupted run leaves its latest model
+    return model
 
 
 def save(model, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     # fp16 halves the file; the config says float32 so transformers loads (and computes) in fp32.
-    model.half().save_pretrained(folder)
-    model.float()
-    config = model.config
-    config.dtype = torch.float32
-    config.save_pretrained(folder)
+    half = copy.deepcopy(model).half()
+    half.save_pretrained(folder)
+    half.config.dtype = torch.float32
+    half.config.save_pretrained(folder)
     make_processor().save_pretrained(folder)
     # The slow-tokenizer files the repo ships (1.5 MB) instead of the fast tokenizer's 3.6 MB JSON: the
     # fast tokenizer is rebuilt from them on load.
@@ -302,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     folder = args.output_dir or (args.work_dir / BUNDLED_CLIP.name if args.quick else BUNDLED_CLIP)
-    save(train(args), folder)
+    train(args, folder)
 
 
 if __name__ == "__main__":

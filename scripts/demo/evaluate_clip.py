@@ -83,12 +83,34 @@ def generate(runtime: Runtime, scene: demo_data.Scene, seed: int, cfg: float, st
     return runtime.txt2img(job).images[0].convert("RGB")
 
 
-def evaluate(
-    runtime: Runtime, scenes: list[demo_data.Scene], cfg: float = 5.0, steps: int = 20, first_seed: int = 0
-) -> list[Outcome]:
-    outcomes = []
+def pictures(
+    runtime: Runtime,
+    scenes: list[demo_data.Scene],
+    cfg: float = 5.0,
+    steps: int = 20,
+    first_seed: int = 0,
+    folder: Path | None = None,
+) -> list[Image.Image]:
+    """The demo model's picture of each scene (seed ``first_seed`` + index); with ``folder``, pictures
+    already saved there are reused, so several interrogators are measured on one generation run."""
+    made = []
     for seed, scene in enumerate(scenes, start=first_seed):
+        path = folder / f"{seed}-{scene.caption()}-cfg{cfg:g}-{steps}.png" if folder is not None else None
+        if path is not None and path.is_file():
+            made.append(Image.open(path).convert("RGB"))
+            continue
         picture = generate(runtime, scene, seed, cfg, steps)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            picture.save(path)
+        made.append(picture)
+    return made
+
+
+def evaluate(runtime: Runtime, scenes: list[demo_data.Scene], made: list[Image.Image]) -> list[Outcome]:
+    """Each picture judged by pixel statistics and interrogated by the app."""
+    outcomes = []
+    for scene, picture in zip(scenes, made, strict=True):
         verdict = demo_data.judge(picture)
         text = runtime.interrogate(picture, "fast")
         judged = (verdict.colour, verdict.shape, verdict.background)
@@ -125,13 +147,15 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, help="a CLIP folder to measure instead of the bundled one")
     parser.add_argument("--cfg", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--pictures", type=Path, help="keep (and reuse) the generated pictures here")
     parser.add_argument("--verbose", action="store_true", help="print every picture's outcome")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        outcomes = evaluate(
-            demo_runtime(Path(tmp), args.clip), evaluation_scenes(args.count), args.cfg, args.steps
-        )
+        runtime = demo_runtime(Path(tmp), args.clip)
+        scenes = evaluation_scenes(args.count)
+        made = pictures(runtime, scenes, args.cfg, args.steps, folder=args.pictures)
+        outcomes = evaluate(runtime, scenes, made)
     for outcome in outcomes:
         if args.verbose or outcome.read != outcome.judged:
             print(f"{outcome.scene.caption()!r}: judge {outcome.judged}, interrogator {outcome.text!r}")
