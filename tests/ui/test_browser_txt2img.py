@@ -318,7 +318,7 @@ def test_gallery_shows_non_square_image_whole(page):
     page.click("#txt2img_generate")
     wait_for_result(page, "txt2img", "Size: 64x128")
     img = page.locator("#txt2img_gallery img").first
-    img.wait_for()
+    page.wait_for_function("document.querySelector('#txt2img_gallery img')?.naturalHeight === 128")
     fit = img.evaluate("e => [getComputedStyle(e).objectFit, e.naturalWidth, e.naturalHeight]")
     assert fit == ["contain", 64, 128]
     # Look at the pixels: a whole tall picture in a wider box leaves plain bars left and right,
