@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     # Before any hub library is imported: they read their offline switches at import time.
     offline.enable(block_network=not (early.allow_network or early.share))
 
+    from modules import devices
     from modules.extensions import startup
     from modules.runtime import Runtime
     from modules.ui import app
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
             f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')}) while the UI starts...",
             flush=True,
         )
+        hint = None if args.no_half else devices.precision_hint(args.precision, runtime.device)
+        if hint:
+            print(hint, flush=True)
         runtime.load_in_background()  # the page answers at once; the first job waits for the load
     else:  # the workers load their own models; this process only serves the UI and the API
         print(f"Generations run on {len(runtime.workers.actors())} Ray worker(s).", flush=True)

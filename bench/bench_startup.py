@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -73,8 +74,15 @@ def one_start(root: Path, extra: list[str]) -> dict[str, float]:
                 data=json.dumps(PAYLOAD).encode(),
                 headers={"Content-Type": "application/json"},
             )
-            with urllib.request.urlopen(request, timeout=600) as response:
-                assert json.load(response)["images"]
+            while True:  # the API is attached a moment after the page first answers
+                try:
+                    with urllib.request.urlopen(request, timeout=600) as response:
+                        assert json.load(response)["images"]
+                    break
+                except urllib.error.HTTPError as error:
+                    if error.code != 404 or time.perf_counter() - start > 600:
+                        raise
+                    time.sleep(0.05)
             image = time.perf_counter() - start
         finally:
             process.terminate()

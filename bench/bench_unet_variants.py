@@ -2,13 +2,15 @@
 
     .venv/bin/python scripts/make_sd15_sized_checkpoint.py /tmp/perf-bench/sd15-random.safetensors
     nice .venv/bin/python bench/bench_unet_variants.py /tmp/perf-bench/sd15-random.safetensors \\
-        --size 256 --reps 5 [--variants channels_last,bf16,compile]
+        --size 256 --reps 5 [--variants tome,channels_last,bf16,compile]
 
 Variants, each timed against ``fp32`` (the default: float32 weights, contiguous tensors, PyTorch's SDPA)
 in interleaved repetitions, with the largest difference of its output from the default's:
 
+- ``tome``: token merging at ratio 0.5 (``modules.models.tome``, as the "Token merging ratio" setting);
 - ``channels_last``: the UNet's weights and its input in the channels-last memory format;
 - ``bf16``: CPU autocast to bfloat16 (weights stay float32) - pays only on CPUs with bf16 instructions;
+- ``bf16_weights``: the weights themselves in bfloat16 (what ``--precision bf16`` loads);
 - ``compile``: ``torch.compile`` of the UNet (inductor); its compile time is reported apart.
 
 Figures are ratios of seconds within one repetition (median and range), since the machines are shared.
@@ -28,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-VARIANTS = ("channels_last", "bf16", "compile")
+VARIANTS = ("tome", "channels_last", "bf16", "bf16_weights", "compile")
 
 
 def call(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -42,6 +44,14 @@ def variant(
     """The variant's call, and the seconds spent preparing it (compiling, for ``compile``)."""
     if name == "fp32":
         return lambda: call(unet, x, t, context), 0.0
+    if name == "tome":
+        from modules.models.tome import token_merging
+
+        def merged() -> torch.Tensor:
+            with token_merging(unet, 0.5):
+                return call(unet, x, t, context)
+
+        return merged, 0.0
     if name == "channels_last":
         import copy
 
@@ -55,6 +65,12 @@ def variant(
                 return call(unet, x, t, context)
 
         return autocast, 0.0
+    if name == "bf16_weights":
+        import copy
+
+        half = copy.deepcopy(unet).to(torch.bfloat16)
+        x16, context16 = x.to(torch.bfloat16), context.to(torch.bfloat16)
+        return lambda: call(half, x16, t, context16), 0.0
     if name == "compile":
         compiled = torch.compile(unet)
         start = time.perf_counter()

@@ -66,8 +66,12 @@ class Runtime:
         self._idle = Progress()  # what ``progress`` reads when nothing runs
         self.sampling_registry = default_registry()
         offload = "lowvram" if args.lowvram else "medvram" if args.medvram else "none"
+        if args.ckpt and not Path(args.ckpt).exists():
+            raise SystemExit(f"--ckpt {args.ckpt}: no such file or folder")
         self.models = ModelManager(
-            [self.paths.ckpt_dir] + ([] if args.no_bundled_models else [paths.BUNDLED_MODELS]),
+            [self.paths.ckpt_dir]
+            + ([Path(args.ckpt)] if args.ckpt else [])  # listed even when outside the folders, as in A1111
+            + ([] if args.no_bundled_models else [paths.BUNDLED_MODELS]),
             self.paths.vae_dir,
             HashCache(self.paths.data_dir / "cache.json"),
             capacity=int(self.options.get("sd_checkpoints_limit")),

@@ -93,3 +93,23 @@ def test_an_fp16_vae_that_overflows_decodes_again_in_float32(monkeypatch):
     pixels = vae.decode_pixels(bundle, torch.zeros(1, 4, 8, 8))
     assert dtypes == [torch.float16, torch.float32]
     assert torch.isfinite(pixels).all() and bundle.vae.dtype == torch.float16  # only this decode
+
+
+@pytest.mark.parametrize(
+    ("precision", "device", "native", "hinted"),
+    [
+        ("auto", "cpu", True, True),
+        ("auto", "cpu", False, False),  # bf16 without the instructions is slower: no tip
+        ("fp32", "cpu", True, False),  # chosen by the user
+        ("bf16", "cpu", True, False),
+        ("auto", "cuda", True, False),
+    ],
+)
+def test_the_bf16_tip_shows_only_where_bf16_pays_and_nothing_was_chosen(
+    monkeypatch, precision, device, native, hinted
+):
+    monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
+    hint = devices.precision_hint(precision, torch.device(device))
+    assert (hint is not None) == hinted
+    if hinted:
+        assert "--precision bf16" in hint

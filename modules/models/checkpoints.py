@@ -51,10 +51,15 @@ def is_diffusers_folder(path: Path) -> bool:
 
 
 def scan(folders: list[Path], cache: HashCache, compute_sha256: bool = False) -> list[CheckpointInfo]:
-    """All checkpoints under ``folders`` (recursive), sorted by name; refresh is simply scanning again."""
+    """All checkpoints under ``folders`` (recursive), sorted by name; refresh is simply scanning again.
+
+    An entry that is a checkpoint file rather than a folder is listed itself (``--ckpt`` with a file
+    outside the model folders, which A1111 adds to the list)."""
     found: dict[Path, CheckpointInfo] = {}
     for folder in map(Path, folders):
-        if folder.is_dir():
+        if folder.is_file() or is_diffusers_folder(folder):
+            found.setdefault(folder.resolve(), _info(folder, folder.parent, cache, compute_sha256))
+        elif folder.is_dir():
             for path in _candidates(folder):
                 found.setdefault(path.resolve(), _info(path, folder, cache, compute_sha256))
     return sorted(found.values(), key=lambda info: info.name.lower())

@@ -68,3 +68,24 @@ def test_with_no_checkpoint_the_fallback_is_written_before_it_returns(runtime):
     load = runtime.load_in_background()
     assert runtime.models.checkpoints()  # listed at once, so the UI's dropdown shows it
     assert load.future.result(120) is not None
+
+
+def test_a_ckpt_outside_the_folders_is_listed_and_loaded_first(tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "mine.safetensors"
+    elsewhere.parent.mkdir()
+    save_checkpoint(build_tiny_bundle(), elsewhere)
+    data = tmp_path / "data"
+    argv = ["--data-dir", str(data), "--device", "cpu", "--ckpt", str(elsewhere)]
+    rt = Runtime(cmd_args.parse(argv))  # the bundled model is listed too, and comes first by name
+    try:
+        assert "mine.safetensors" in rt.models.titles()
+        assert rt.load_in_background().future.result(60).name == "mine"
+    finally:
+        rt.queue.close()
+
+
+def test_a_missing_ckpt_stops_the_start_naming_it(tmp_path):
+    with pytest.raises(SystemExit, match="--ckpt .*nowhere.safetensors"):
+        Runtime(
+            cmd_args.parse(["--data-dir", str(tmp_path), "--ckpt", str(tmp_path / "nowhere.safetensors")])
+        )

@@ -28,6 +28,16 @@ def test_scan_lists_files_and_diffusers_folders(tmp_path) -> None:
     assert [c.title for c in found] == [c.name for c in found]  # no hash known yet
 
 
+def test_a_file_or_diffusers_folder_given_itself_is_listed(tmp_path) -> None:
+    root = _layout(tmp_path / "Stable-diffusion")
+    elsewhere = tmp_path / "elsewhere" / "c.safetensors"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"c" * 10)
+    found = checkpoints.scan([root, elsewhere, root / "pipe"], HashCache(None))
+    assert [c.name for c in found] == ["a.safetensors", "c.safetensors", "pipe", "sub/b.ckpt"]
+    assert checkpoints.find(found, str(elsewhere)).path == elsewhere  # --ckpt's path selects it
+
+
 def test_titles_carry_short_hash_when_computed(tmp_path) -> None:
     root = _layout(tmp_path / "models")
     found = {c.name: c for c in checkpoints.scan([root], HashCache(None), compute_sha256=True)}
