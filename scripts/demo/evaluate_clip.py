@@ -26,8 +26,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from modules import cmd_args, demo_data  # noqa: E402
-from modules.processing.job import GenerationJob  # noqa: E402
 from modules.runtime import Runtime  # noqa: E402
+from scripts.demo import evaluate as demo_evaluate  # noqa: E402
 from scripts.train_demo_clip import read_background, read_shape  # noqa: E402
 
 FIELDS = ("colour", "shape", "background")
@@ -69,18 +69,7 @@ class Outcome:
 
 
 def generate(runtime: Runtime, scene: demo_data.Scene, seed: int, cfg: float, steps: int) -> Image.Image:
-    job = GenerationJob(
-        prompt=scene.caption(),
-        width=64,
-        height=64,
-        steps=steps,
-        cfg_scale=cfg,
-        sampler_name="DPM++ 2M",
-        seed=seed,
-        do_not_save_samples=True,
-        do_not_save_grid=True,
-    )
-    return runtime.txt2img(job).images[0].convert("RGB")
+    return Image.fromarray(demo_evaluate.generate(runtime, scene.caption(), seed, cfg, steps))
 
 
 def pictures(
