@@ -36,7 +36,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(root: Path, data_dir: Path, port: int) -> subprocess.Popen:
+def launch(root: Path, data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
+    """``webui.py --api`` of the checkout ``root`` on ``port``, its output discarded."""
     command = [
         sys.executable,
         str(root / "webui.py"),
@@ -47,17 +48,29 @@ def start(root: Path, data_dir: Path, port: int) -> subprocess.Popen:
         str(data_dir),
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    return subprocess.Popen(
+        [*command, *extra], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+
+
+def wait_until_answered(url: str, proc: subprocess.Popen, timeout: float = 300, poll: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sdapi/v1/progress", timeout=2):
-                return proc
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
         except OSError:
             if proc.poll() is not None:
                 raise SystemExit(f"server exited with {proc.returncode}") from None
-            time.sleep(0.5)
-    raise SystemExit("server did not start")
+            time.sleep(poll)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def start(root: Path, data_dir: Path, port: int) -> subprocess.Popen:
+    proc = launch(root, data_dir, port)
+    wait_until_answered(f"http://127.0.0.1:{port}/sdapi/v1/progress", proc)
+    return proc
 
 
 def rss_mib(pid: int) -> float:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,50 +21,21 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_queue_load import free_port, launch, wait_until_answered  # noqa: E402
+
 PAYLOAD = {"prompt": "a large red circle on a blue background", "width": 64, "height": 64, "steps": 20,
            "cfg_scale": 4, "seed": 1, "sampler_name": "Euler a"}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_page(url: str, process: subprocess.Popen, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"webui.py exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(url)
 
 
 def one_start(root: Path, extra: list[str]) -> dict[str, float]:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        command = [
-            sys.executable,
-            str(root / "webui.py"),
-            "--api",
-            "--port",
-            str(port),
-            "--data-dir",
-            data_dir,
-            *extra,
-        ]
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         start = time.perf_counter()
-        process = subprocess.Popen(
-            command, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-        )
+        process = launch(root, Path(data_dir), port, *extra)
         try:
-            wait_for_page(f"http://127.0.0.1:{port}/", process)
+            wait_until_answered(f"http://127.0.0.1:{port}/", process, timeout=600, poll=0.05)
             page = time.perf_counter() - start
             request = urllib.request.Request(
                 f"http://127.0.0.1:{port}/sdapi/v1/txt2img",

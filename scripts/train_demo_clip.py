@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--mask-loss", action=argparse.BooleanOptionalAction, default=True, help="train patch tokens on masks"
     )
-    parser.add_argument("--report-every", type=int, default=200, help="steps between validations")
+    parser.add_argument("--report-every", type=int, default=100, help="steps between validations")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     if args.quick:

@@ -1,6 +1,6 @@
 """Measure the bundled interrogator on pictures the demo model generates, through the app's own code.
 
-    python -m scripts.demo.evaluate_clip [--count 60] [--clip FOLDER] [--cfg 5] [--steps 20]
+    python -m scripts.demo.evaluate_clip [--count 60] [--clip FOLDER] [--pictures FOLDER] [--verbose]
 
 Each picture is made by the app's Runtime from the bundled checkpoint (a caption over all colours, shapes
 and backgrounds, the diffusion model's held-out pairs included) and interrogated by the app's Interrogator
@@ -26,8 +26,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from modules import cmd_args, demo_data  # noqa: E402
-from modules.processing.job import GenerationJob  # noqa: E402
 from modules.runtime import Runtime  # noqa: E402
+from scripts.demo import evaluate as demo_evaluate  # noqa: E402
 from scripts.train_demo_clip import read_background, read_shape  # noqa: E402
 
 FIELDS = ("colour", "shape", "background")
@@ -69,18 +69,7 @@ class Outcome:
 
 
 def generate(runtime: Runtime, scene: demo_data.Scene, seed: int, cfg: float, steps: int) -> Image.Image:
-    job = GenerationJob(
-        prompt=scene.caption(),
-        width=64,
-        height=64,
-        steps=steps,
-        cfg_scale=cfg,
-        sampler_name="DPM++ 2M",
-        seed=seed,
-        do_not_save_samples=True,
-        do_not_save_grid=True,
-    )
-    return runtime.txt2img(job).images[0].convert("RGB")
+    return Image.fromarray(demo_evaluate.generate(runtime, scene.caption(), seed, cfg, steps))
 
 
 def pictures(
@@ -145,6 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--clip", type=Path, help="a CLIP folder to measure instead of the bundled one")
+    parser.add_argument("--scene-seed", type=int, default=0, help="draws the captions' backgrounds etc.")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first picture's seed")
     parser.add_argument("--cfg", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--pictures", type=Path, help="keep (and reuse) the generated pictures here")
@@ -153,8 +144,8 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         runtime = demo_runtime(Path(tmp), args.clip)
-        scenes = evaluation_scenes(args.count)
-        made = pictures(runtime, scenes, args.cfg, args.steps, folder=args.pictures)
+        scenes = evaluation_scenes(args.count, args.scene_seed)
+        made = pictures(runtime, scenes, args.cfg, args.steps, args.first_seed, args.pictures)
         outcomes = evaluate(runtime, scenes, made)
     for outcome in outcomes:
         if args.verbose or outcome.read != outcome.judged:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from concurrent.futures import CancelledError
 
@@ -176,3 +178,15 @@ def test_without_workers_ray_nothing_of_ray_is_imported(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_jobs_run_at_a_lower_priority_than_the_server_threads(queue):
+    from modules.jobs.queue import JOB_THREAD_NICENESS
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    here = niceness()
+    assert queue.submit(niceness).future.result(10) == min(here + JOB_THREAD_NICENESS, 19)
+    assert niceness() == here  # the caller's own thread keeps its priority
