@@ -105,3 +105,14 @@ def browser():
         )
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, module_server):
+    """The app open in one page, shared by a module's tests (modules needing more define their own)."""
+    from tests.ui.browser import open_app
+
+    url, _ = module_server
+    page = open_app(browser, url)
+    yield page
+    page.close()

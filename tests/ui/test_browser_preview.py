@@ -8,17 +8,9 @@ import io
 import pytest
 from PIL import Image
 
-from tests.ui.browser import open_app, shot, small_job, type_prompt, wait_for_result
+from tests.ui.browser import shot, small_job, type_prompt, wait_for_result
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def page(browser, module_server):
-    url, _ = module_server
-    page = open_app(browser, url)
-    yield page
-    page.close()
 
 
 def box(page, selector: str) -> tuple[int, int, int, int]:

@@ -20,14 +20,6 @@ PARAMETERS = (
 )
 
 
-@pytest.fixture(scope="module")
-def page(browser, module_server):
-    url, _ = module_server
-    page = open_app(browser, url)
-    yield page
-    page.close()
-
-
 def png_with_parameters(path, parameters: str):
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", parameters)
