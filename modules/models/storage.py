@@ -203,8 +203,9 @@ def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path, metadata
         save_file(tensors, str(path), metadata=dict(metadata))
         if len(metadata) > 1:
             # The library writes metadata in hash-map order, different on every run: rewrite it sorted
-            # so the same weights and metadata always give the same file (and hash).
-            replace_metadata(path, dict(sorted(metadata.items())))
+            # so the same weights and metadata always give the same file (and hash). The same entries
+            # reordered fit where the header was, so only the header is written again, not the weights.
+            _sort_metadata_in_place(path, dict(sorted(metadata.items())))
     else:
         torch.save({"state_dict": tensors, PICKLE_METADATA_KEY: dict(metadata)}, path)
 
@@ -215,8 +216,7 @@ def replace_metadata(path: Path, metadata: Mapping[str, str]) -> None:
     the file, then moved over it."""
     path = Path(path)
     header, header_size = safetensors_header(path)
-    header.pop("__metadata__", None)
-    text = json.dumps({"__metadata__": dict(metadata), **header}, separators=(",", ":")).encode()
+    text = _header_bytes(header, metadata)
     text += b" " * (-len(text) % 8)  # the format pads the header to 8 bytes with spaces
     partial = path.with_name(path.name + ".partial")
     with open(path, "rb") as source, open(partial, "wb") as target:
@@ -225,3 +225,23 @@ def replace_metadata(path: Path, metadata: Mapping[str, str]) -> None:
         while chunk := source.read(1 << 20):
             target.write(chunk)
     partial.replace(path)
+
+
+def _header_bytes(header: Mapping[str, object], metadata: Mapping[str, str]) -> bytes:
+    """The header JSON with ``metadata`` as its string metadata, compact as the library writes it."""
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    return json.dumps({"__metadata__": dict(metadata), **tensors}, separators=(",", ":")).encode()
+
+
+def _sort_metadata_in_place(path: Path, metadata: Mapping[str, str]) -> None:
+    """Rewrite a file's header with ``metadata`` in the bytes the old header took (padded with spaces,
+    as the format allows), leaving the tensor bytes where they are; when it does not fit (the library
+    escaped text differently), the whole file is rewritten by ``replace_metadata``."""
+    header, header_size = safetensors_header(path)
+    text = _header_bytes(header, metadata)
+    if len(text) > header_size:
+        replace_metadata(path, metadata)
+        return
+    with open(path, "r+b") as file:
+        file.seek(8)
+        file.write(text + b" " * (header_size - len(text)))

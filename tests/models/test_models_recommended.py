@@ -42,6 +42,21 @@ def test_several_metadata_entries_give_the_same_file_every_time(tmp_path):
     assert len(digests) == 1
 
 
+def test_sorting_the_metadata_rewrites_only_the_header(tmp_path, monkeypatch):
+    from modules.models import storage
+
+    def copy_whole_file(*_):
+        raise AssertionError("the weights were copied again")
+
+    monkeypatch.setattr(storage, "replace_metadata", copy_whole_file)
+    path = tmp_path / "m.safetensors"
+    state = {"b": torch.arange(5, dtype=torch.float16), "a": torch.ones(2, 3)}
+    save_state_dict(state, path, {"c": "3", "a": "1", "b": "2"})
+    loaded, metadata = read_state_dict(path)
+    assert list(metadata) == ["a", "b", "c"] and metadata == {"a": "1", "b": "2", "c": "3"}
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+
+
 def test_parse_checks_values_by_their_fields():
     meta = {
         recommended.METADATA_KEY: json.dumps(
