@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
             f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')}) while the UI starts...",
             flush=True,
         )
-        hint = None if args.no_half else devices.precision_hint(args.precision, runtime.device)
+        hint = devices.precision_hint(args.precision, runtime.device, args.no_half)
         if hint:
             print(hint, flush=True)
         runtime.load_in_background()  # the page answers at once; the first job waits for the load

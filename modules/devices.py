@@ -42,7 +42,7 @@ def cpu_computes_bf16() -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
-def precision_hint(precision: str, device: torch.device) -> str | None:
+def precision_hint(precision: str, device: torch.device, no_half: bool = False) -> str | None:
     """A start-up tip when a faster precision exists than the one chosen automatically.
 
     On the CPU the automatic choice stays float32, A1111's, so its parameters texts give the same
@@ -50,7 +50,7 @@ def precision_hint(precision: str, device: torch.device) -> str | None:
     the bundled model, no held-out caption lost) and, on a CPU with bf16 instructions, run the UNet
     2.4x faster (bench/bench_unet_variants.py, docs/PERFORMANCE.md).
     """
-    if precision != "auto" or device.type != "cpu" or not cpu_computes_bf16():
+    if precision != "auto" or no_half or device.type != "cpu" or not cpu_computes_bf16():
         return None
     return (
         "This CPU computes bfloat16 natively: --precision bf16 generates about twice as fast, with images "

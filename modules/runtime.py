@@ -245,9 +245,7 @@ class Runtime:
             return self.exclusive(lambda: self.model(settings), label="load model")
         if self.model_loader is not None:
             return self.model_loader()
-        if not self.models.checkpoints():
-            ensure_default_model(self.paths.ckpt_dir)
-            self.models.refresh()
+        self._ensure_a_checkpoint()
         if self.options["sd_vae"] != self.models.options.vae:
             self.models.set_vae(self.options["sd_vae"])  # the live choice changed (API options update)
         source = settings if settings is not None else self.options
@@ -262,6 +260,12 @@ class Runtime:
             self.extensions.call("model_loaded", bundle)
         return self._job_view(bundle, source["sd_vae"])
 
+    def _ensure_a_checkpoint(self) -> None:
+        """With no checkpoint anywhere, write the tiny fallback model so the app still runs."""
+        if not self.models.checkpoints():
+            ensure_default_model(self.paths.ckpt_dir)
+            self.models.refresh()
+
     def load_in_background(self) -> Task:
         """Load the selected model as the queue's first task and return at once, so the page answers
         while the weights load; a job submitted meanwhile waits behind the load in the queue.
@@ -270,9 +274,7 @@ class Runtime:
         The outcome is printed when the load ends; a model that fails to load leaves the app running so
         another checkpoint can be picked.
         """
-        if not self.models.checkpoints():
-            ensure_default_model(self.paths.ckpt_dir)
-            self.models.refresh()
+        self._ensure_a_checkpoint()
         task = self.queue.submit(self.model, label="load model")
         task.future.add_done_callback(_report_load)
         return task

@@ -103,13 +103,15 @@ def test_an_fp16_vae_that_overflows_decodes_again_in_float32(monkeypatch):
         ("fp32", "cpu", True, False),  # chosen by the user
         ("bf16", "cpu", True, False),
         ("auto", "cuda", True, False),
+        ("auto --no-half", "cpu", True, False),  # float32 asked for
     ],
 )
 def test_the_bf16_tip_shows_only_where_bf16_pays_and_nothing_was_chosen(
     monkeypatch, precision, device, native, hinted
 ):
     monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
-    hint = devices.precision_hint(precision, torch.device(device))
+    precision, _, flag = precision.partition(" ")
+    hint = devices.precision_hint(precision, torch.device(device), no_half=flag == "--no-half")
     assert (hint is not None) == hinted
     if hinted:
         assert "--precision bf16" in hint
