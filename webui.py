@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     # Before any hub library is imported: they read their offline switches at import time.
     offline.enable(block_network=not (early.allow_network or early.share))
 
-    from modules import devices
+    from modules import devices, heap
     from modules.extensions import startup
     from modules.runtime import Runtime
     from modules.ui import app
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         attach(server_app, runtime, parse_auth(args.api_auth))
     # After the API is attached, as in A1111: extensions may add routes to the running FastAPI app.
     extensions.call("app_started", demo, server_app)
+    heap.settle()  # what start-up built lives as long as the process: out of later collections
     demo.block_thread()
 
 

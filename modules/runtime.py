@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from modules import devices, images, output_paths, paths
+from modules import devices, heap, images, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
@@ -275,7 +275,13 @@ class Runtime:
         another checkpoint can be picked.
         """
         self._ensure_a_checkpoint()
-        task = self.queue.submit(self.model, label="load model")
+
+        def load() -> ModelBundle:
+            bundle = self.model()
+            heap.settle()  # the weights and what loading built live on: out of later collections
+            return bundle
+
+        task = self.queue.submit(load, label="load model")
         task.future.add_done_callback(_report_load)
         return task
 
