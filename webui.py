@@ -43,12 +43,28 @@ def warn_if_exposed(args, auth: list[tuple[str, str]] | None) -> None:
         )
 
 
+def load_model(runtime, args) -> None:  # noqa: ANN001
+    """Start loading the model as the queue's first task. Called once the page answers: building the
+    networks needs diffusers and transformers, whose imports would otherwise compete with the page's
+    for the interpreter (the first job waits behind the load either way)."""
+    if runtime.workers is not None:
+        return  # the workers load their own models
+    from modules import devices
+
+    dtype = str(runtime.dtype).removeprefix("torch.")
+    print(f"Loading model on {runtime.device} ({dtype})...", flush=True)
+    hint = devices.precision_hint(args.precision, runtime.device, args.no_half)
+    if hint:
+        print(hint, flush=True)
+    runtime.load_in_background()
+
+
 def main(argv: list[str] | None = None) -> None:
     early, _ = cmd_args.build_parser().parse_known_args(argv)
     # Before any hub library is imported: they read their offline switches at import time.
     offline.enable(block_network=not (early.allow_network or early.share))
 
-    from modules import devices
+    from modules import heap
     from modules.extensions import startup
     from modules.runtime import Runtime
     from modules.ui import app
@@ -57,19 +73,13 @@ def main(argv: list[str] | None = None) -> None:
     runtime = Runtime(args, extensions)
     extensions.call("ui_settings", runtime.options)
     if runtime.workers is None:
-        print(
-            f"Loading model on {runtime.device} ({str(runtime.dtype).removeprefix('torch.')}) while the UI starts...",
-            flush=True,
-        )
-        hint = devices.precision_hint(args.precision, runtime.device, args.no_half)
-        if hint:
-            print(hint, flush=True)
-        runtime.load_in_background()  # the page answers at once; the first job waits for the load
+        runtime.ensure_a_checkpoint()  # before the UI lists the checkpoints
     else:  # the workers load their own models; this process only serves the UI and the API
         print(f"Generations run on {len(runtime.workers.actors())} Ray worker(s).", flush=True)
     if args.nowebui:
         from modules.api.server import serve_api_only
 
+        load_model(runtime, args)
         warn_if_exposed(args, parse_auth(args.api_auth))
         serve_api_only(runtime, args, parse_auth(args.api_auth))
         return
@@ -106,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         attach(server_app, runtime, parse_auth(args.api_auth))
     # After the API is attached, as in A1111: extensions may add routes to the running FastAPI app.
     extensions.call("app_started", demo, server_app)
+    load_model(runtime, args)
+    heap.settle()  # what start-up built lives as long as the process: out of later collections
     demo.block_thread()
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
-from modules import devices, images, output_paths, paths
+from modules import devices, heap, images, output_paths, paths
 from modules.conditioning import EmbeddingDatabase
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
@@ -245,7 +245,7 @@ class Runtime:
             return self.exclusive(lambda: self.model(settings), label="load model")
         if self.model_loader is not None:
             return self.model_loader()
-        self._ensure_a_checkpoint()
+        self.ensure_a_checkpoint()
         if self.options["sd_vae"] != self.models.options.vae:
             self.models.set_vae(self.options["sd_vae"])  # the live choice changed (API options update)
         source = settings if settings is not None else self.options
@@ -260,7 +260,7 @@ class Runtime:
             self.extensions.call("model_loaded", bundle)
         return self._job_view(bundle, source["sd_vae"])
 
-    def _ensure_a_checkpoint(self) -> None:
+    def ensure_a_checkpoint(self) -> None:
         """With no checkpoint anywhere, write the tiny fallback model so the app still runs."""
         if not self.models.checkpoints():
             ensure_default_model(self.paths.ckpt_dir)
@@ -270,12 +270,19 @@ class Runtime:
         """Load the selected model as the queue's first task and return at once, so the page answers
         while the weights load; a job submitted meanwhile waits behind the load in the queue.
 
-        The fallback model (no checkpoint at all) is written here, before the UI lists the checkpoints.
+        The fallback model (no checkpoint at all) is written first, if ``ensure_a_checkpoint`` was not
+        called before the UI listed the checkpoints.
         The outcome is printed when the load ends; a model that fails to load leaves the app running so
         another checkpoint can be picked.
         """
-        self._ensure_a_checkpoint()
-        task = self.queue.submit(self.model, label="load model")
+        self.ensure_a_checkpoint()
+
+        def load() -> ModelBundle:
+            bundle = self.model()
+            heap.settle()  # the weights and what loading built live on: out of later collections
+            return bundle
+
+        task = self.queue.submit(load, label="load model")
         task.future.add_done_callback(_report_load)
         return task
 

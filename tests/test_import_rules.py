@@ -10,6 +10,8 @@ Imports under ``if TYPE_CHECKING:`` count too: they are what a reader follows.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,18 @@ def test_a_forbidden_import_is_reported(tmp_path, monkeypatch):
         "modules/prompting/bad.py:1 imports torch",
         "extensions-builtin/x/s.py:1 imports modules.images (only modules.extensions.api)",
     ]
+
+
+def test_the_page_needs_neither_diffusers_nor_transformers():
+    """What webui.py imports to build the page leaves diffusers and transformers (seconds of imports)
+    to the model's first load, which starts once the page answers."""
+    code = (
+        "import sys, webui\n"
+        "from modules.runtime import Runtime\n"
+        "from modules.ui import app\n"
+        "from modules.api import server\n"
+        "print(sorted(m for m in ('diffusers', 'transformers', 'accelerate') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

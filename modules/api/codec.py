@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import math
 import threading
 from collections.abc import Iterator, Mapping
@@ -27,22 +26,15 @@ JPEG_QUALITY = 80  # A1111's "jpeg_quality" default, which its API uses for JPEG
 _DECODES = threading.BoundedSemaphore(2)
 
 
-def json_body_problem(body: bytes) -> str | None:
-    """Why a request body is not strict JSON (RFC 8259), naming where; None when it is, or when it is not
-    JSON at all (the framework answers that itself). Python's parser accepts NaN, Infinity, numbers that
-    overflow to infinity and lone surrogates, none of which a client means or the app can use."""
-    if not body:
-        return None
+def json_body_problem(body: bytes, data: Any) -> str | None:
+    """Why a request body is not strict JSON (RFC 8259), naming where; None when it is. ``data`` is the
+    body as Python's parser read it (the framework's own parse, so a body is parsed once), which accepts
+    NaN, Infinity, numbers that overflow to infinity and lone surrogates, none of which a client means
+    or the app can use."""
     try:
-        text = body.decode("utf-8")
+        body.decode("utf-8")
     except UnicodeDecodeError as error:
         return f"body: not UTF-8 text (byte 0x{body[error.start]:02x} at offset {error.start})"
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        return "body: nested too deeply"
-    except ValueError:
-        return None
     for path, value in _leaves(data, "body"):
         if isinstance(value, float) and not math.isfinite(value):
             return f"{path}: must be a finite number (got {value})"

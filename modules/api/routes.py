@@ -67,10 +67,20 @@ class ApiRoute(APIRoute):
 
 async def strict_json_body(request: Request) -> None:
     """422 naming the place when a body holds NaN, Infinity, an overflowing number or a lone surrogate."""
-    if request.method in ("POST", "PUT", "PATCH"):
-        problem = codec.json_body_problem(await request.body())
-        if problem:
-            raise HTTPException(status_code=422, detail=problem)
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        data = await request.json()  # the parse FastAPI made for the body model, cached on the request
+    except RecursionError:
+        raise HTTPException(status_code=422, detail="body: nested too deeply") from None
+    except ValueError:  # not JSON (or not UTF-8 JSON): the handler's own body checks answer that
+        data = None
+    problem = codec.json_body_problem(body, data)
+    if problem:
+        raise HTTPException(status_code=422, detail=problem)
 
 
 class SdApi:

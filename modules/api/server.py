@@ -19,6 +19,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from modules import heap
 from modules.api.routes import SdApi
 
 if TYPE_CHECKING:
@@ -185,5 +186,6 @@ def serve_api_only(
     restrict_cross_origin(app, args.cors_allow_origins, args.cors_allow_origins_regex)
     # A1111 tells extensions about the API-only app too (with no Gradio Blocks), so they can add routes.
     runtime.extensions.call("app_started", None, app)
+    heap.settle()  # what start-up built lives as long as the process: out of later collections
     print(f"API listening on http://{args.server_name}:{args.port}/sdapi/v1 (docs at /docs)", flush=True)
     uvicorn.run(app, host=args.server_name, port=args.port, log_level="warning")

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers.masking_utils import create_causal_mask
 
 from modules.conditioning.chunks import Chunk
 
@@ -54,6 +53,8 @@ def encode_chunks(
     model: Any, chunks: list[Chunk], choice: LayerChoice, encoder_index: int = 0
 ) -> EncodedChunks:
     """Encode chunks as one batch; ``encoder_index`` picks the SDXL half of two-part embeddings."""
+    from transformers.masking_utils import create_causal_mask  # heavy: imported on first use
+
     text = inner_model(model)
     layers = text.encoder.layers
     if not 1 <= choice.from_end <= len(layers) + 1:

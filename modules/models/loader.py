@@ -11,18 +11,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from accelerate import init_empty_weights
-from diffusers import AutoencoderKL, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from modules import paths
 from modules.models import detect, latent_rgb
 from modules.models.bundle import Arch, ModelBundle, scaled_linear_alphas_cumprod
 from modules.models.convert import Components, checkpoint_to_components, components_to_checkpoint
 from modules.models.storage import read_keys, read_state_dict, save_state_dict
+
+if TYPE_CHECKING:
+    from transformers import CLIPTokenizer
+
+# diffusers, transformers and accelerate are imported inside the functions that build networks: they
+# take seconds to import, and the page comes up before the first model is loaded (webui.py).
 
 # Only these parts of a single-file checkpoint are read; EMA copies and training state are skipped.
 NETWORK_PREFIXES = ("model.diffusion_model.", "first_stage_model.", "cond_stage_model.", "conditioner.")
@@ -69,6 +72,8 @@ def bundle_from_state_dict(
     state: dict[str, torch.Tensor], arch: Arch, hints: dict | None = None, dtype: torch.dtype = torch.float32
 ) -> ModelBundle:
     """Build the networks for an original-layout state dict (already in ``dtype``), weights assigned in."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
     hints = hints or {}
     in_channels = state["model.diffusion_model.input_blocks.0.0.weight"].shape[1]
     skeleton = detect.skeleton_name(arch, in_channels, hints.get("prediction_type", "epsilon"))
@@ -97,6 +102,8 @@ def bundle_from_state_dict(
 
 
 def _build_text_encoder(state: dict, skeleton: str, index: int, overrides: dict) -> torch.nn.Module:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
     component = "text_encoder" if index == 0 else "text_encoder_2"
     config = detect.derive_text_config(state, detect.load_skeleton(skeleton, component), overrides)
     model_class = CLIPTextModelWithProjection if index == 1 else CLIPTextModel
@@ -105,6 +112,8 @@ def _build_text_encoder(state: dict, skeleton: str, index: int, overrides: dict)
 
 
 def _empty(factory: Callable[[Any], torch.nn.Module], config: Any) -> torch.nn.Module:
+    from accelerate import init_empty_weights
+
     # Parameters on the meta device: nothing is allocated or initialised until weights are assigned.
     with init_empty_weights():
         return factory(config)
@@ -137,6 +146,8 @@ def hf_text_state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def tokenizers_for(arch: Arch) -> list[CLIPTokenizer]:
     """SD1: CLIP-L's tokenizer; SD2: OpenCLIP's (pads with "!"); SDXL: both, in text encoder order."""
+    from transformers import CLIPTokenizer
+
     folders = {
         Arch.SD1: [paths.CLIP_L_TOKENIZER],
         Arch.SD2: [paths.OPEN_CLIP_TOKENIZER],
@@ -223,6 +234,9 @@ def save_diffusers(bundle: ModelBundle, folder: Path | str) -> None:
 
 def load_diffusers_folder(folder: Path, dtype: torch.dtype = torch.float32) -> ModelBundle:
     """A diffusers-format pipeline folder; the family is read from its text encoders."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
     folder = Path(folder)
     if not (folder / "model_index.json").is_file():
         raise detect.DetectionError(
@@ -255,6 +269,8 @@ def load_diffusers_folder(folder: Path, dtype: torch.dtype = torch.float32) -> M
 
 
 def _text_factory(model_class: type) -> Callable[[dict], torch.nn.Module]:
+    from transformers import CLIPTextConfig
+
     return lambda config: model_class(CLIPTextConfig.from_dict(config))
 
 
@@ -262,6 +278,8 @@ def _load_component(
     folder: Path, factory: Callable[[dict], torch.nn.Module], dtype: torch.dtype
 ) -> torch.nn.Module:
     """One network of a diffusers folder, read with the same reader (and memory profile) as single files."""
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
     config = json.loads((folder / "config.json").read_text())
     weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
     # Hub folders may hold variants side by side ("model.fp16.safetensors"); prefer the plain files.

@@ -18,7 +18,6 @@ Placement (``LoadOptions``, see ``place``):
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from modules import heap
 from modules.models import checkpoints as ckpt
 from modules.models import vae as vae_selection
 from modules.models.bundle import ModelBundle
@@ -251,6 +251,6 @@ def set_attention(bundle: ModelBundle, attention: str) -> None:
 
 
 def _free_memory() -> None:
-    gc.collect()
+    heap.settle()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

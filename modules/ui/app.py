@@ -157,16 +157,14 @@ def targets(ctx: UiContext, t: Tabs) -> dict[str, tuple[list[Any], Callable[[str
         "inpaint": (
             [t.tabs, i2i.tabs, i2i.mode, i2i.inpaint, *i2i_outputs],
             lambda path, text: [
-                *to_img2img(img2img.INPAINT, img2img.MODES[img2img.INPAINT][1], editor_value(_open(path))),
+                *to_img2img(
+                    img2img.INPAINT, img2img.MODES[img2img.INPAINT][1], img2img.inpaint_update(_open(path))
+                ),
                 *paste_updates(ctx, i2i.form, text),
             ],
         ),
         "extras": ([t.tabs, t.extras.image], lambda path, text: [gr.update(selected="extras"), path]),
     }
-
-
-def editor_value(image: Image.Image | None) -> dict[str, Any] | None:
-    return None if image is None else {"background": image, "layers": [], "composite": image}
 
 
 def wire_sending(ctx: UiContext, t: Tabs) -> None:

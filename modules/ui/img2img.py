@@ -32,6 +32,17 @@ MODES = (
     ("Batch", "img2img_batch_tab"),
 )
 IMG2IMG, SKETCH, INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH = range(len(MODES))
+# The sub-tabs whose jobs read the "Inpaint options" (Batch: when it is given a mask folder).
+INPAINT_OPTION_MODES = (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH)
+
+# The brush is sized to the picture, not the screen: Gradio's default is a 25-px radius whatever the
+# image, which on the bundled model's 64-px pictures paints most of the image in a few strokes.
+BRUSH_DIAMETER_FRACTION = 1 / 12  # of the image's shorter side; A1111 users expect a small brush
+BLANK_CANVAS = (800, 800)  # what the editors draw on before an image is given (Gradio's default)
+# The mask is painted translucent so the picture stays visible under it; only alpha > 0 counts
+# (``layers_mask``), so the colour and opacity change nothing in the job. White: A1111's mask colour;
+# black for light pictures.
+MASK_COLOURS = [("#ffffff", 0.5), ("#000000", 0.5)]
 
 
 @dataclass
@@ -64,8 +75,45 @@ class Sources:
         return [getattr(self, name) for name in self.__dataclass_fields__]
 
 
-def editor(label: str, elem_id: str) -> gr.ImageEditor:
-    return gr.ImageEditor(label=label, type="pil", elem_id=elem_id, format="png", height=420)
+def brush_radius(size: tuple[int, int] | None) -> int:
+    """The brush radius in image pixels (what Gradio's brush size is) for an image of ``size``."""
+    side = min(size or BLANK_CANVAS)
+    return max(1, round(side * BRUSH_DIAMETER_FRACTION / 2))
+
+
+def brushes(size: tuple[int, int] | None, mask: bool) -> dict[str, Any]:
+    """The editor's brush and eraser for an image of ``size``: a mask brush or a colour sketch one."""
+    radius = brush_radius(size)
+    colours = {"colors": MASK_COLOURS, "color_mode": "fixed"} if mask else {}
+    return {"brush": gr.Brush(default_size=radius, **colours), "eraser": gr.Eraser(default_size=radius)}
+
+
+def editor(label: str, elem_id: str, mask: bool = False) -> gr.ImageEditor:
+    return gr.ImageEditor(
+        label=label,
+        type="pil",
+        elem_id=elem_id,
+        format="png",
+        height=420,
+        canvas_size=BLANK_CANVAS,
+        **brushes(None, mask),
+    )
+
+
+def inpaint_update(image: Image.Image | None) -> dict[str, Any]:
+    """The Inpaint editor showing ``image`` with no mask yet ("send to inpaint"), its brush sized to it."""
+    value = None if image is None else {"background": image, "layers": [], "composite": image}
+    return gr.update(value=value, **brushes(image.size if image else None, mask=True))
+
+
+def size_brush_on_upload(component: gr.ImageEditor, mask: bool) -> None:
+    """Resize the editor's brush to each uploaded picture (Gradio's brush size is in image pixels)."""
+
+    def resize(value: dict[str, Any] | None) -> dict[str, Any]:
+        background = (value or {}).get("background")
+        return gr.update(**brushes(background.size if background else None, mask))
+
+    component.upload(resize, component, component, show_progress="hidden", api_visibility="private")
 
 
 def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
@@ -83,7 +131,7 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
         with gr.Tab(MODES[SKETCH][0], id=MODES[SKETCH][1], elem_id=MODES[SKETCH][1]) as t1:
             sketch = editor("Image for img2img", "img2img_sketch")
         with gr.Tab(MODES[INPAINT][0], id=MODES[INPAINT][1], elem_id=MODES[INPAINT][1]) as t2:
-            inpaint = editor("Image for inpainting with mask", "img2maskimg")
+            inpaint = editor("Image for inpainting with mask", "img2maskimg", mask=True)
         with gr.Tab(
             MODES[INPAINT_SKETCH][0], id=MODES[INPAINT_SKETCH][1], elem_id=MODES[INPAINT_SKETCH][1]
         ) as t3:
@@ -108,6 +156,8 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
             )
     for index, tab in enumerate((t0, t1, t2, t3, t4, t5)):
         tab.select(lambda i=index: i, None, mode, show_progress="hidden", api_visibility="private")
+    for component, mask in ((sketch, False), (inpaint, True), (inpaint_sketch, False)):
+        size_brush_on_upload(component, mask)
     sources = Sources(
         mode,
         init_image,
@@ -123,8 +173,13 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
     return tabs, sources
 
 
-def inpaint_controls(tab: str, form: JobForm) -> None:
-    with gr.Accordion("Inpaint options", open=True, elem_id=f"{tab}_inpaint_controls"):
+def inpaint_controls(tab: str, form: JobForm, mode: gr.State) -> None:
+    """The "Inpaint options", shown only on the sub-tabs that use them (hidden on the default one).
+
+    They follow ``mode``, so they are right whether the user picked the sub-tab or a "send to" did."""
+    with gr.Accordion(
+        "Inpaint options", open=True, elem_id=f"{tab}_inpaint_controls", visible=False
+    ) as accordion:
         with gr.Row():
             form.control("mask_blur", tab)
             form.control("inpainting_mask_invert", tab)
@@ -132,6 +187,13 @@ def inpaint_controls(tab: str, form: JobForm) -> None:
         with gr.Row():
             form.control("inpaint_full_res", tab)
             form.control("inpaint_full_res_padding", tab)
+    mode.change(
+        lambda m: gr.update(visible=int(m) in INPAINT_OPTION_MODES),
+        mode,
+        accordion,
+        show_progress="hidden",
+        api_visibility="private",
+    )
 
 
 # --- turning sub-tab values into init image + mask ------------------------------------------------
@@ -270,7 +332,7 @@ def build(ctx: UiContext) -> Img2ImgTab:
             form.control("denoising_strength", tab, value=DEFAULT_STRENGTH)
             reuse = generation.seed_controls(tab, form)
             form.add("styles", toprow.styles)
-            inpaint_controls(tab, form)
+            inpaint_controls(tab, form, sources.mode)
             script_ui = generation.script_controls(ctx, tab, form)
         with gr.Column(scale=1, elem_id=f"{tab}_results"):
             res = results.build(ctx.runtime, tab)

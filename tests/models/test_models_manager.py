@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import pytest
 import torch
 
+from modules import heap
 from modules.models.bundle import Arch
 from modules.models.hashes import HashCache
 from modules.models.loader import save_checkpoint
@@ -87,6 +89,19 @@ def test_unload_reload_and_unknown(folder) -> None:
     assert models.loaded() == []
     with pytest.raises(KeyError, match="a.safetensors"):
         models.get("nope")
+
+
+def test_unload_frees_a_model_frozen_with_cycles(folder) -> None:
+    """Start-up freezes long-lived objects out of the collector (modules.heap); a model loaded before
+    that and holding a reference cycle (a hook pointing back at its module) is still freed on unload."""
+    models = manager(folder, capacity=1)
+    bundle = models.get("a")
+    bundle.unet.back_reference = bundle  # a cycle: refcounting alone never frees it
+    unet = weakref.ref(bundle.unet)
+    del bundle
+    heap.settle()
+    models.get("b")  # evicts a
+    assert unet() is None
 
 
 @pytest.mark.slow

@@ -125,6 +125,31 @@ def test_inpaint_masks_from_editor_values():
     assert mask.mode == "RGBA"
 
 
+def test_inpaint_mask_from_a_translucent_stroke():
+    """The mask brush paints at half opacity, antialiased at its edges: any alpha at all is masked."""
+    background = Image.new("RGB", (8, 8), (30, 60, 200))
+    layer = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    layer.putpixel((2, 3), (255, 255, 255, 128))
+    layer.putpixel((3, 3), (255, 255, 255, 1))
+    _, mask = img2img.init_and_mask(
+        img2img.INPAINT, {"inpaint": {"background": background, "layers": [layer]}}
+    )
+    assert [mask.getpixel((x, 3)) for x in range(5)] == [0, 0, 255, 255, 0]
+    assert mask.getextrema() == (0, 255) and mask.histogram()[255] == 2
+
+
+def test_brushes_are_sized_to_the_picture_and_the_mask_one_is_translucent():
+    assert img2img.brush_radius((64, 64)) == 3  # a 6-px brush on the bundled model's pictures
+    assert img2img.brush_radius((768, 512)) == 21  # the shorter side counts
+    assert img2img.brush_radius((8, 8)) == 1
+    assert img2img.brush_radius(None) == 33  # the blank canvas
+    mask = img2img.brushes((64, 64), mask=True)
+    assert mask["brush"].default_size == mask["eraser"].default_size == 3
+    assert all(0 < alpha < 1 for _, alpha in mask["brush"].colors)
+    sent = img2img.inpaint_update(Image.new("RGB", (128, 96)))
+    assert sent["brush"].default_size == 4 and sent["value"]["layers"] == []
+
+
 def test_settings_apply_saves_changes_and_names_restart_ones(runtime):
     message = settings.apply(runtime, ["samples_save", "ui_theme", "eta_ddim"], [False, "light", 0.0])
     assert "2 settings changed" in message and "Restart the server for ui_theme" in message
