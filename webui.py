@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
 
     demo = app.build(runtime)
     demo.queue(default_concurrency_limit=1)
+    heap.settle()  # what start-up built lives as long as the process: out of later collections
     server_app, _, _ = demo.launch(
         server_name=args.server_name,
         server_port=args.port,
@@ -117,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
     # After the API is attached, as in A1111: extensions may add routes to the running FastAPI app.
     extensions.call("app_started", demo, server_app)
     load_model(runtime, args)
-    heap.settle()  # what start-up built lives as long as the process: out of later collections
     demo.block_thread()
 
 

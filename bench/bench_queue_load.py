@@ -73,8 +73,11 @@ def wait_until_answered(url: str, proc: subprocess.Popen, timeout: float = 300, 
 
 
 def start(root: Path, data_dir: Path, port: int) -> subprocess.Popen:
+    """A server that answers and has its model loaded: the page comes up before the model's load ends
+    (bench_startup.py times that), and the rounds measure serving, not the one-off load."""
     proc = launch(root, data_dir, port)
     wait_until_answered(f"http://127.0.0.1:{port}/sdapi/v1/progress", proc)
+    httpx.post(f"http://127.0.0.1:{port}/sdapi/v1/txt2img", json=JOB, timeout=300).raise_for_status()
     return proc
 
 

@@ -19,3 +19,9 @@ def settle() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def freeze() -> None:
+    """Freeze what exists now without collecting first (no pause): for objects made after the last
+    ``settle`` that live on, such as a freshly loaded model."""
+    gc.freeze()

@@ -279,7 +279,7 @@ class Runtime:
 
         def load() -> ModelBundle:
             bundle = self.model()
-            heap.settle()  # the weights and what loading built live on: out of later collections
+            heap.freeze()  # the weights live on: out of later collections (no pause: the page is up)
             return bundle
 
         task = self.queue.submit(load, label="load model")

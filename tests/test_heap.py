@@ -35,3 +35,15 @@ def test_a_full_collection_after_settle_walks_only_new_objects() -> None:
     tracked = len(gc.get_objects())  # what a collection walks: the frozen objects are not listed
     assert tracked < gc.get_freeze_count()
     del young
+
+
+def test_freeze_keeps_what_exists_without_collecting() -> None:
+    heap.settle()
+    garbage = Node()
+    gone = weakref.ref(garbage)
+    del garbage
+    heap.freeze()  # no collection first: the cycle made since the last settle is frozen with the rest
+    gc.collect()
+    assert gone() is not None
+    heap.settle()
+    assert gone() is None
