@@ -32,8 +32,9 @@ MODES = (
     ("Batch", "img2img_batch_tab"),
 )
 IMG2IMG, SKETCH, INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH = range(len(MODES))
-# The sub-tabs whose jobs read the "Inpaint options" (Batch: when it is given a mask folder).
-INPAINT_OPTION_MODES = (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH)
+# The sub-tabs that show the "Inpaint options", as in A1111 (a Batch with a mask folder uses them too,
+# set beforehand on an inpaint sub-tab: A1111 hides them there, and so do we).
+INPAINT_OPTION_MODES = (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD)
 
 # The brush is sized to the picture, not the screen: Gradio's default is a 25-px radius whatever the
 # image, which on the bundled model's 64-px pictures paints most of the image in a few strokes.

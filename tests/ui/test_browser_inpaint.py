@@ -18,7 +18,8 @@ SUB_TABS = [
     ("img2img_inpaint_sketch_tab", True),
     ("img2img_img2img_tab", False),
     ("img2img_inpaint_upload_tab", True),
-    ("img2img_batch_tab", True),
+    ("img2img_batch_tab", False),
+    ("img2img_inpaint_tab", True),
     ("img2img_img2img_tab", False),
 ]
 OPTIONS = "img2img_inpaint_controls"
