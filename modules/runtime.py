@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from modules import devices, heap, images, output_paths, paths
-from modules.conditioning import EmbeddingDatabase
+from modules.conditioning import EmbeddingDatabase, TextCache
 from modules.extensions.registry import ExtensionRegistry
 from modules.extensions.runner import ScriptRunner
 from modules.interrogate import BatchReport, Folders, Interrogator
@@ -90,6 +90,8 @@ class Runtime:
         self.styles = StyleDatabase(self.paths.styles_file)
         # Bundled first: a later file of the same name wins, so the user's own files override ours.
         self.embeddings = EmbeddingDatabase([paths.BUNDLED_EMBEDDINGS, self.paths.embeddings_dir])
+        # Texts encoded by one job serve the next on the same weights (modules.conditioning.text_cache).
+        self.text_cache = TextCache()
         self.embeddings.load()
         # Tests and scripts may replace this with a function returning a ready bundle.
         self.model_loader: Callable[[], ModelBundle] | None = None

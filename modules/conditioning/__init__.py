@@ -21,6 +21,7 @@ from modules.conditioning.embeddings import (
 )
 from modules.conditioning.emphasis import EMPHASIS_MODES, apply_emphasis
 from modules.conditioning.encoder import Conditioning, PromptEncoder
+from modules.conditioning.text_cache import TextCache
 
 __all__ = [
     "CHUNK_LENGTH",
@@ -33,6 +34,7 @@ __all__ = [
     "EmbeddingMatcher",
     "PromptEncoder",
     "SpecialTokens",
+    "TextCache",
     "apply_emphasis",
     "build_chunks",
     "load_embedding_file",

@@ -22,7 +22,14 @@ from modules.conditioning.chunks import (
 )
 from modules.conditioning.embeddings import Embedding, EmbeddingDatabase, ti_hashes_text
 from modules.conditioning.emphasis import NONE, ORIGINAL, apply_emphasis, check_mode
-from modules.conditioning.text_model import LayerChoice, encode_chunks, layer_count, token_embedding_width
+from modules.conditioning.text_cache import TextCache, chunks_key
+from modules.conditioning.text_model import (
+    EncodedChunks,
+    LayerChoice,
+    encode_chunks,
+    layer_count,
+    token_embedding_width,
+)
 from modules.models.bundle import Arch, ModelBundle
 
 log = logging.getLogger(__name__)
@@ -78,7 +85,9 @@ class PromptEncoder:
     """Encodes prompts for one model bundle and one set of options; caches per distinct text.
 
     ``calls`` counts texts run through the text encoder (all chunks of a text go in one batch; SDXL's
-    two encoders count as one), so a schedule with K distinct texts costs K calls.
+    two encoders count as one), so a schedule with K distinct texts costs K calls. With a ``text_cache``
+    shared across generations (the runtime's), a text encoded by an earlier job on the same weights
+    costs none.
     """
 
     def __init__(
@@ -89,6 +98,7 @@ class PromptEncoder:
         embeddings: EmbeddingDatabase | None = None,
         comma_padding_backtrack: int = 20,
         sdxl_clip_l_skip: bool = False,
+        text_cache: TextCache | None = None,
     ) -> None:
         if clip_skip < 1:
             raise ValueError(f"clip skip must be at least 1, got {clip_skip}")
@@ -96,6 +106,7 @@ class PromptEncoder:
         self.emphasis = check_mode(emphasis)
         self.comma_padding_backtrack = comma_padding_backtrack
         self.calls = 0
+        self.text_cache = text_cache
         self.skipped_embeddings: dict[str, str] = {}
         self._usage = _Usage()
         self._cache: dict[Parsed, _RawText] = {}
@@ -217,20 +228,31 @@ class PromptEncoder:
         return cached
 
     def _run_encoders(self, parsed: Parsed) -> _RawText:
-        self.calls += 1
-        chunks, zs, pooled, count = [], [], None, 0
+        chunks, zs, pooled, count, ran = [], [], None, 0, False
         for index, encoder in enumerate(self._encoders):
             encoder_chunks, count = build_chunks(
                 encoder.tokenizer, parsed, encoder.special, encoder.matcher, self.comma_padding_backtrack
             )
-            encoded = encode_chunks(encoder.model, encoder_chunks, encoder.choice, index)
+            encoded, computed = self._encode(encoder, encoder_chunks, index)
+            ran |= computed
             chunks.append(encoder_chunks)
             zs.append(encoded.z)
             if encoded.pooled is not None:
                 pooled = encoded.pooled[:1]  # A1111 pools the first chunk only
         if len({len(c) for c in chunks}) != 1:
             raise RuntimeError("text encoders split the prompt into different chunk counts")
+        self.calls += ran
         return _RawText(chunks=chunks, z=zs, pooled=pooled, token_count=count)
+
+    def _encode(self, encoder: _TextEncoder, chunks: list[Chunk], index: int) -> tuple[EncodedChunks, bool]:
+        """One encoder's output for ``chunks`` and whether it was computed (not found in the cache)."""
+
+        def run() -> EncodedChunks:
+            return encode_chunks(encoder.model, chunks, encoder.choice, index)
+
+        if self.text_cache is None:
+            return run(), True
+        return self.text_cache.get_or_encode(encoder.model, chunks_key(chunks, index, encoder.choice), run)
 
     def _condition_group(self, raws: list[_RawText]) -> list[Conditioning]:
         chunk_count = max(raw.chunk_count for raw in raws)

@@ -221,6 +221,7 @@ def make_encoder(
         emphasis=settings["emphasis"],
         embeddings=getattr(runtime, "embeddings", None),
         comma_padding_backtrack=int(settings["comma_padding_backtrack"]),
+        text_cache=getattr(runtime, "text_cache", None),
     )
 
 

@@ -214,3 +214,26 @@ def test_another_users_job_let_in_between_images_never_sees_this_jobs_lora(runti
     for a, b in zip(with_lora.samples, alone.samples, strict=True):
         assert np.array_equal(np.asarray(a), np.asarray(b))  # the LoRA came back for her second image
     h.assert_same_state(before, tiny_bundle)
+
+
+def test_the_text_cache_across_jobs_never_serves_text_encoded_under_another_lora(runtime, monkeypatch):
+    """The runtime keeps encoded texts across jobs (modules.conditioning.text_cache): the same prompt
+    again costs no text-encoder call; a text-encoder LoRA patched in, and taken out again, miss."""
+    from modules.conditioning import encoder
+
+    calls = []
+    real = encoder.encode_chunks
+    monkeypatch.setattr(encoder, "encode_chunks", lambda *a, **k: calls.append(1) or real(*a, **k))
+
+    def run(prompt: str) -> tuple[np.ndarray, int]:
+        calls.clear()
+        return pixels(runtime.txt2img(job(prompt))), len(calls)
+
+    plain, first_calls = run("a red circle")
+    again, again_calls = run("a red circle")
+    te, te_calls = run("a red circle <lora:te_only:1>")
+    after, after_calls = run("a red circle")
+    assert (first_calls, again_calls) == (2, 0)  # prompt and negative prompt, then none
+    assert te_calls == 2 and not np.array_equal(plain, te)
+    assert after_calls == 2  # the restored weights are new versions: encoded again, not trusted
+    assert np.array_equal(plain, again) and np.array_equal(plain, after)
