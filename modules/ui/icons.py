@@ -91,7 +91,7 @@ HINTS: dict[str, Hint] = {
 def classes(kind: str) -> list[str]:
     """The classes that give a button ``kind``'s hint and, where it has one, its icon."""
     hint = HINTS[kind]  # KeyError for an unknown kind: every hint is declared above
-    return ["ui-hint", f"ui-hint-{kind}", *(["icon-button"] if hint.icon else [])]
+    return ["ui-hint", f"ui-hint-{kind}", *(["ui-icon"] if hint.icon else [])]
 
 
 def button(kind: str, elem_id: str, label: str = "", **kwargs: Any) -> gr.Button:
@@ -111,12 +111,12 @@ def svg(path: str) -> str:
 def css() -> str:
     """Each icon as a mask over the text colour, so it follows the theme (dark or light)."""
     rules = [
-        ".icon-button::before { content: ''; display: inline-block; flex: none; width: 1.3em; height: 1.3em;"
+        ".ui-icon::before { content: ''; display: inline-block; flex: none; width: 1.3em; height: 1.3em;"
         " background-color: currentColor; -webkit-mask: var(--icon) center / contain no-repeat;"
         " mask: var(--icon) center / contain no-repeat; }",
         # A labelled button keeps its icon on the label's line.
-        ".icon-button:not(:empty) { flex-wrap: nowrap; padding-left: 0.5em; padding-right: 0.5em; }",
-        ".icon-button:not(:empty)::before { width: 1.1em; height: 1.1em; margin-right: 0.3em; }",
+        ".ui-icon:not(:empty) { flex-wrap: nowrap; padding-left: 0.5em; padding-right: 0.5em; }",
+        ".ui-icon:not(:empty)::before { width: 1.1em; height: 1.1em; margin-right: 0.3em; }",
     ]
     for kind, hint in HINTS.items():
         if hint.icon:

@@ -154,6 +154,24 @@ def test_icon_buttons_have_tooltips_names_and_visible_icons(page):
     shot(page, "txt2img-icons")
 
 
+def test_gradios_own_icon_buttons_get_no_icon_box_of_ours(page):
+    """Gradio's components have buttons of class "icon-button" too (the image editor's and the
+    gallery's tools): the app's icon rule must not paint into them (under the old class name it drew
+    a grey square before every image-editor tool)."""
+    page.get_by_role("tab", name="img2img").click()
+    page.get_by_role("tab", name="Inpaint", exact=True).click()
+    page.wait_for_selector("#img2img_inpaint_tab button.icon-button", timeout=10_000)
+    painted = page.evaluate(
+        """() => [...document.querySelectorAll('button.icon-button')]
+            .filter(b => !b.classList.contains('ui-icon') && b.getClientRects().length)
+            .map(b => [b.title, getComputedStyle(b, '::before').content])"""
+    )
+    assert len(painted) >= 5  # Pan, Zoom in/out, Undo, Redo, Clear canvas
+    assert [title for title, content in painted if content != "none"] == []
+    page.get_by_role("tab", name="img2img", exact=True).last.click()
+    page.get_by_role("tab", name="txt2img").click()
+
+
 def test_hints_reach_buttons_rendered_later(page):
     """img2img's buttons, drawn when its tab opens, get their hints too."""
     page.get_by_role("tab", name="img2img").click()

@@ -46,7 +46,7 @@ def test_every_icon_button_has_a_name_a_tooltip_and_an_svg_icon(demo):
         hint = hint_of(button)
         assert hint is not None, f"{button.elem_id} shows nothing and has no hint"
         assert hint.name and hint.tooltip and hint.icon, button.elem_id
-        assert "icon-button" in button.elem_classes
+        assert "ui-icon" in button.elem_classes
 
 
 def test_no_button_label_needs_an_emoji_font(demo):
