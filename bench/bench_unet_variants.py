@@ -11,7 +11,10 @@ in interleaved repetitions, with the largest difference of its output from the d
 - ``channels_last``: the UNet's weights and its input in the channels-last memory format;
 - ``bf16``: CPU autocast to bfloat16 (weights stay float32) - pays only on CPUs with bf16 instructions;
 - ``bf16_weights``: the weights themselves in bfloat16 (what ``--precision bf16`` loads);
-- ``compile``: ``torch.compile`` of the UNet (inductor); its compile time is reported apart.
+- ``compile``: ``torch.compile`` of the UNet (inductor); its compile time is reported apart;
+- ``compile_frozen``: the same with inductor's ``freezing`` (weights folded in as constants and prepacked
+  for oneDNN, which is what CPU inference is advised to use); run it without ``compile`` beside it, the
+  setting is process-wide.
 
 Figures are ratios of seconds within one repetition (median and range), since the machines are shared.
 """
@@ -30,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-VARIANTS = ("tome", "channels_last", "bf16", "bf16_weights", "compile")
+VARIANTS = ("tome", "channels_last", "bf16", "bf16_weights", "compile", "compile_frozen")
 
 
 def call(unet: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -75,6 +78,14 @@ def variant(
         compiled = torch.compile(unet)
         start = time.perf_counter()
         call(compiled, x, t, context)  # the first call compiles
+        return lambda: call(compiled, x, t, context), time.perf_counter() - start
+    if name == "compile_frozen":
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        compiled = torch.compile(unet)
+        start = time.perf_counter()
+        call(compiled, x, t, context)
         return lambda: call(compiled, x, t, context), time.perf_counter() - start
     raise SystemExit(f"unknown variant {name!r}; choose from {VARIANTS}")
 
