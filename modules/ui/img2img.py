@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageFilter
 
 from modules.processing import batch
 from modules.processing.img2img import DEFAULT_STRENGTH
@@ -66,6 +66,7 @@ class Sources:
     sketch: gr.ImageEditor
     inpaint: gr.ImageEditor
     inpaint_sketch: gr.ImageEditor
+    mask_alpha: gr.Slider
     upload_base: gr.Image
     upload_mask: gr.Image
     batch_input: gr.Textbox
@@ -137,6 +138,15 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
             MODES[INPAINT_SKETCH][0], id=MODES[INPAINT_SKETCH][1], elem_id=MODES[INPAINT_SKETCH][1]
         ) as t3:
             inpaint_sketch = editor("Color sketch inpainting", "inpaint_sketch")
+            # A1111's "Mask transparency": how much of the original shows through the sketched area.
+            mask_alpha = gr.Slider(
+                label="Mask transparency",
+                minimum=0,
+                maximum=100,
+                step=1,
+                value=0,
+                elem_id="img2img_mask_alpha",
+            )
         with gr.Tab(
             MODES[INPAINT_UPLOAD][0], id=MODES[INPAINT_UPLOAD][1], elem_id=MODES[INPAINT_UPLOAD][1]
         ) as t4:
@@ -165,6 +175,7 @@ def build_sources(tabs_id: str) -> tuple[gr.Tabs, Sources]:
         sketch,
         inpaint,
         inpaint_sketch,
+        mask_alpha,
         upload_base,
         upload_mask,
         batch_input,
@@ -229,7 +240,28 @@ def sketch_mask(value: dict[str, Any]) -> Image.Image | None:
     return Image.fromarray(changed.astype(np.uint8) * 255, "L")
 
 
-def init_and_mask(mode: int, values: dict[str, Any]) -> tuple[Image.Image | None, Image.Image | None]:
+def sketch_inputs(
+    value: dict[str, Any], mask_blur: int, mask_alpha: float
+) -> tuple[Image.Image | None, Image.Image | None]:
+    """Inpaint sketch's init image and mask, by A1111's rule: the mask is where the sketch changed the
+    picture, dimmed by the "Mask transparency" percentage (a partial mask keeps that much of the
+    original), and the init image is the sketch blurred by the mask blur, laid over the original through
+    the equally blurred mask, so the sketched colours blend in at their edges."""
+    mask = sketch_mask(value)
+    if mask is None:
+        return rgb(value.get("composite")), None
+    mask = ImageEnhance.Brightness(mask).enhance(1 - float(mask_alpha) / 100)
+    sketch = value["composite"].convert("RGB")
+    original = value["background"].convert("RGB").resize(sketch.size)
+    blur = ImageFilter.GaussianBlur(mask_blur)
+    return Image.composite(sketch.filter(blur), original, mask.filter(blur)), mask
+
+
+def init_and_mask(
+    mode: int, values: dict[str, Any], mask_blur: int = 0
+) -> tuple[Image.Image | None, Image.Image | None]:
+    """The active sub-tab's init image and mask; ``mask_blur`` (the job's) softens Inpaint sketch's init
+    image as A1111 does (interrogation, which needs only the picture, passes none)."""
     if mode == IMG2IMG:
         return rgb(values["init_image"]), None
     if mode == SKETCH:
@@ -238,8 +270,7 @@ def init_and_mask(mode: int, values: dict[str, Any]) -> tuple[Image.Image | None
         value = values["inpaint"] or {}
         return rgb(value.get("background")), layers_mask(value)
     if mode == INPAINT_SKETCH:
-        value = values["inpaint_sketch"] or {}
-        return rgb(value.get("composite")), sketch_mask(value)
+        return sketch_inputs(values["inpaint_sketch"] or {}, mask_blur, values.get("mask_alpha") or 0)
     if mode == INPAINT_UPLOAD:
         mask = values["upload_mask"]
         return rgb(values["upload_base"]), mask
@@ -280,7 +311,7 @@ def preparer(
                 "masks": src["batch_masks"],
             }
             return job, lambda j: run_batch(ctx, j, folders)
-        init, mask = init_and_mask(mode, src)
+        init, mask = init_and_mask(mode, src, job.mask_blur)
         if init is None:
             raise ValueError(f"init_images: no image given in the {MODES[mode][0]} tab")
         if mode in (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD) and mask is None:

@@ -125,6 +125,31 @@ def test_inpaint_masks_from_editor_values():
     assert mask.mode == "RGBA"
 
 
+def test_inpaint_sketch_follows_a1111s_mask_transparency_and_blurred_composite():
+    """Inpaint sketch: the mask is the sketched area dimmed by "Mask transparency" (A1111's
+    ImageEnhance.Brightness(1 - alpha / 100)); the init image is the sketch blurred by the mask blur
+    over the original through the blurred mask."""
+    original = Image.new("RGB", (16, 16), (0, 0, 255))
+    sketch = original.copy()
+    sketch.paste((255, 0, 0), (4, 4, 12, 12))
+    value = {"background": original, "composite": sketch}
+    init, mask = img2img.init_and_mask(
+        img2img.INPAINT_SKETCH, {"inpaint_sketch": value, "mask_alpha": 0}, mask_blur=0
+    )
+    assert mask.getpixel((8, 8)) == 255 and mask.getpixel((0, 0)) == 0
+    assert init.getpixel((8, 8)) == (255, 0, 0) and init.getpixel((0, 0)) == (0, 0, 255)
+    _, dimmed = img2img.init_and_mask(
+        img2img.INPAINT_SKETCH, {"inpaint_sketch": value, "mask_alpha": 40}, mask_blur=0
+    )
+    assert dimmed.getpixel((8, 8)) == 153 and dimmed.getpixel((0, 0)) == 0  # 255 x 0.6
+    soft, _ = img2img.init_and_mask(
+        img2img.INPAINT_SKETCH, {"inpaint_sketch": value, "mask_alpha": 0}, mask_blur=2
+    )
+    red, _, blue = soft.getpixel((4, 8))  # the sketch's edge: red and blue blended
+    assert 0 < red < 255 and 0 < blue < 255
+    assert soft.getpixel((0, 0)) == (0, 0, 255)  # far from the sketch: the original
+
+
 def test_inpaint_mask_from_a_translucent_stroke():
     """The mask brush paints at half opacity, antialiased at its edges: any alpha at all is masked."""
     background = Image.new("RGB", (8, 8), (30, 60, 200))
