@@ -59,3 +59,24 @@ def test_preview_covers_the_output_at_its_size_and_moves_nothing(page):
     result.wait_for()
     assert box(page, "#txt2img_gallery") == before["txt2img_gallery"]
     shot(page, "preview-finished")
+
+
+def test_gallery_toolbar_takes_clicks_after_a_job(page):
+    """The (empty) progress overlay lies over the gallery's top edge: it must not swallow the clicks
+    meant for the gallery's own Download / Fullscreen / Close buttons."""
+    type_prompt(page, "txt2img", "a large red circle on a blue background")
+    small_job(page, steps=3, size=64, seed=6)
+    page.click("#txt2img_generate")
+    wait_for_result(page, "txt2img", "Seed: 6,", timeout=60_000)
+    page.locator("#txt2img_gallery img").first.click()
+    for name in ("Download", "Fullscreen", "Close"):
+        button = page.locator(f"#txt2img_gallery button[aria-label='{name}']").first
+        button.wait_for()
+        hit = button.evaluate(
+            "b => { const r = b.getBoundingClientRect();"
+            " return b.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }"
+        )
+        assert hit, f"something lies over the gallery's {name} button"
+    shot(page, "gallery-opened")
+    page.locator("#txt2img_gallery button[aria-label='Close']").first.click(timeout=5_000)
+    page.locator("#txt2img_gallery button[aria-label='Close']").wait_for(state="detached", timeout=5_000)
