@@ -164,7 +164,9 @@ def test_script_controls_slice_values_per_script():
 
 def test_paste_fills_script_controls_after_infotext_pasted_callbacks(runtime):
     with gr.Blocks() as blocks:
-        ctx = UiContext(runtime, runtime.styles, TokenCounter(runtime), Session(), topbar.build(runtime))
+        ctx = UiContext(
+            runtime, runtime.styles, TokenCounter(runtime), Session(), topbar.build(runtime, blocks)
+        )
         form = txt2img.build(ctx).form
     outputs = paste_outputs(ctx, form)
 
