@@ -129,10 +129,15 @@ async def watch_progress(client: httpx.AsyncClient, stop: asyncio.Event, samples
 def watch_in_own_process(url: str, stop: multiprocessing.Event, out: multiprocessing.Queue) -> None:
     """/progress every 0.1 s from a process of its own until ``stop``; the times in ms go to ``out``."""
     samples = []
+    params = {"skip_current_image": "true"}
     with httpx.Client(base_url=url) as client:
         while not stop.is_set():
             started = time.perf_counter()
-            client.get("/sdapi/v1/progress", params={"skip_current_image": "true"}, timeout=None)
+            try:
+                client.get("/sdapi/v1/progress", params=params, timeout=None)
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # the server closed the idle keep-alive connection as it was reused: retried, as get() does
+                client.get("/sdapi/v1/progress", params=params, timeout=None)
             samples.append((time.perf_counter() - started) * 1000)
             time.sleep(0.1)
     out.put(samples)

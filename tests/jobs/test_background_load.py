@@ -4,6 +4,7 @@ serving."""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -89,3 +90,30 @@ def test_a_missing_ckpt_stops_the_start_naming_it(tmp_path):
         Runtime(
             cmd_args.parse(["--data-dir", str(tmp_path), "--ckpt", str(tmp_path / "nowhere.safetensors")])
         )
+
+
+@pytest.mark.slow
+def test_webui_starts_the_load_once_the_page_answers(tmp_path):
+    """webui.py launches the page first and then queues the model's load (whose diffusers and
+    transformers imports would otherwise compete with the page's): its output says so in that order."""
+    from tests.ui.conftest import start_server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_server(["--no-bundled-models"], tmp_path, port)
+    lines: list[str] = []
+    watchdog = threading.Timer(180, proc.kill)  # a server that never says it loaded fails, not hangs
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith(("Model loaded", "Loading the model failed")):
+                break
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        proc.wait(30)
+    text = "".join(lines)
+    assert "Model loaded" in text, text
+    assert text.index("Running on local URL") < text.index("Loading model on") < text.index("Model loaded")
