@@ -119,7 +119,7 @@ def render_extension_tabs(runtime: Runtime, found: list[tuple[gr.Blocks, str, st
                 blocks.render()
             except Exception as error:  # a broken extension tab must not stop the page
                 runtime.extensions.report(title, "ui_tabs render", error)
-                gr.HTML(f"<div class='error'>This tab failed to build: {error}</div>")
+                gr.HTML(f"<div class='ui-error'>This tab failed to build: {error}</div>")
 
 
 # --- "send to" ------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def flags_note(runtime: Runtime) -> str:
 
 
 def message(text: str, error: bool = False) -> str:
-    return f"<p class='{'error' if error else 'info'}'>{html.escape(text)}</p>"
+    return f"<p class='{'ui-error' if error else 'info'}'>{html.escape(text)}</p>"
 
 
 def guarded(fn: Any, failed_outputs: int) -> Any:

@@ -238,7 +238,7 @@ def wire_generate(
             job, run = prepare(list(values))
             job.validate()
         except ValueError as error:
-            message = f"<div class='error'>Error: {html.escape(str(error))}</div>"
+            message = f"<div class='ui-error'>Error: {html.escape(str(error))}</div>"
             yield keep, keep, keep, message, keep, keep, keep, keep, keep, keep
             return
         meter = performance.MemoryMeter(runtime.device)
@@ -253,7 +253,7 @@ def wire_generate(
             buttons = (shown, hidden, hidden)
             cost = performance.task_html(task, meter)
             if isinstance(result, BaseException):
-                message = f"<div class='error'>Error: {html.escape(str(result))}</div>"
+                message = f"<div class='ui-error'>Error: {html.escape(str(result))}</div>"
                 yield *buttons, message + cost, hidden, keep, keep, "", keep, ""
                 return
             images, text, generation = show_result(result)

@@ -21,7 +21,7 @@ def waiting_html(status: TaskStatus | None) -> str:
     else:
         eta = f", ETA {status.eta_seconds:.0f}s" if status.eta_seconds is not None else ""
         text = f"Waiting in the queue: {status.position} of {status.queued}{eta}"
-    return f"<div class='progress-text queue-position'>{html.escape(text)}</div>"
+    return f"<div class='ui-progress-text queue-position'>{html.escape(text)}</div>"
 
 
 def images_text(report: ProgressReport) -> str:
@@ -43,9 +43,9 @@ def progress_html(report: ProgressReport) -> str:
     step = f"step {report.sampling_step}/{report.sampling_steps}" if report.sampling_steps else "starting"
     label = html.escape(f"{percent}% - {images_text(report)}{step}{eta}")
     return (
-        f"<div class='progress-bar' role='progressbar' aria-valuenow='{percent}'>"
-        f"<div class='progress-fill' style='width:{percent}%'></div>"
-        f"<span class='progress-text'>{label}</span></div>"
+        f"<div class='ui-progress-bar' role='progressbar' aria-valuenow='{percent}'>"
+        f"<div class='ui-progress-fill' style='width:{percent}%'></div>"
+        f"<span class='ui-progress-text'>{label}</span></div>"
     )
 
 

@@ -64,7 +64,7 @@ def build(runtime: Runtime, tab: str) -> Results:
     # The progress bar and the live preview lie over the gallery (style.css), the preview at its size,
     # while a job runs: the page does not move when they appear, and the picture grows where the
     # result will be shown. The gallery's height is fixed for the same reason.
-    with gr.Column(elem_id=f"{tab}_gallery_container", elem_classes="gallery-container"):
+    with gr.Column(elem_id=f"{tab}_gallery_container", elem_classes="results-gallery"):
         progress = gr.HTML(elem_id=f"{tab}_progress", elem_classes="progress-overlay")
         # "contain" shows a non-square image or an X/Y/Z grid whole instead of its centre square.
         gallery = gr.Gallery(

@@ -65,7 +65,7 @@ def apply(runtime: Runtime, keys: list[str], values: list[Any]) -> str:
     try:
         options.update(changed)
     except ValueError as error:
-        return f"<div class='error'>{html.escape(str(error))}</div>"
+        return f"<div class='ui-error'>{html.escape(str(error))}</div>"
     if not changed:
         return "<p>0 settings changed.</p>"
     restart = [k for k in changed if options.definitions.get(k) and options.definitions[k].restart_required]
