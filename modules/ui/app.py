@@ -64,7 +64,7 @@ def build(runtime: Runtime) -> gr.Blocks:
     # Extensions build their Blocks on their own, outside ours (as in A1111); we render them in tabs.
     extension_tabs = collect_extension_tabs(runtime)
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        bar = topbar.build(runtime, demo)
+        bar = topbar.build(runtime)
         ctx = UiContext(runtime, runtime.styles, TokenCounter(runtime), Session(), bar)
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
             with gr.Tab("txt2img", id="txt2img", elem_id="tab_txt2img") as tab:

@@ -38,22 +38,16 @@ def current_checkpoint(runtime: Runtime) -> str | None:
     return titles[0] if titles else None
 
 
-def checkpoint_list(runtime: Runtime) -> dict:
-    """The dropdown's choices and value, sent together: a checkpoint's title gains its hash once the
-    file has been hashed (at its first load), so a title alone may be missing from a page's choices."""
-    return gr.update(choices=runtime.models.titles(), value=current_checkpoint(runtime))
-
-
 def vae_choices(runtime: Runtime) -> list[str]:
     return [AUTOMATIC, NONE, *(vae.name for vae in runtime.models.vaes())]
 
 
-def build(runtime: Runtime, demo: gr.Blocks) -> TopBar:
+def build(runtime: Runtime) -> TopBar:
     with gr.Row(elem_id="quicksettings"):
         checkpoint = gr.Dropdown(
             label="Stable Diffusion checkpoint",
             choices=runtime.models.titles(),
-            value=current_checkpoint(runtime),  # and at every page load, with the choices (wire)
+            value=lambda: current_checkpoint(runtime),
             elem_id="setting_sd_model_checkpoint",
             scale=3,
         )
@@ -75,11 +69,11 @@ def build(runtime: Runtime, demo: gr.Blocks) -> TopBar:
             scale=2,
         )
     bar = TopBar(checkpoint, refresh, vae, clip_skip)
-    wire(runtime, demo, bar)
+    wire(runtime, bar)
     return bar
 
 
-def wire(runtime: Runtime, demo: gr.Blocks, bar: TopBar) -> None:
+def wire(runtime: Runtime, bar: TopBar) -> None:
     def select_checkpoint(title: str | None) -> dict:
         """Load the chosen checkpoint; if that fails, say why once and show the one still in use."""
         if not title:
@@ -87,18 +81,22 @@ def wire(runtime: Runtime, demo: gr.Blocks, bar: TopBar) -> None:
         try:
             runtime.select_checkpoint(title)
         except (KeyError, OSError, ValueError) as error:
-            gr.Warning(f"{error}. Still using {current_checkpoint(runtime)}.")
-        return checkpoint_list(runtime)
+            in_use = current_checkpoint(runtime)
+            gr.Warning(f"{error}. Still using {in_use}.")
+            return gr.update(value=in_use)
+        return gr.update(value=current_checkpoint(runtime))
 
     def refresh() -> tuple[dict, dict]:
         runtime.models.refresh()
-        return checkpoint_list(runtime), gr.update(choices=vae_choices(runtime))
+        return (
+            gr.update(choices=runtime.models.titles(), value=current_checkpoint(runtime)),
+            gr.update(choices=vae_choices(runtime)),
+        )
 
     private = {"show_progress": "hidden", "api_visibility": "private"}
     bar.checkpoint.input(
         select_checkpoint, bar.checkpoint, bar.checkpoint, concurrency_id="models", **private
     )
-    demo.load(lambda: checkpoint_list(runtime), None, bar.checkpoint, **private)
     bar.refresh.click(refresh, None, [bar.checkpoint, bar.vae], **private)
     bar.vae.input(runtime.select_vae, bar.vae, None, concurrency_id="models", **private)
     # .change, not .input: pasting "Clip skip: 2" from a parameters text sets it too.

@@ -164,9 +164,7 @@ def test_script_controls_slice_values_per_script():
 
 def test_paste_fills_script_controls_after_infotext_pasted_callbacks(runtime):
     with gr.Blocks() as blocks:
-        ctx = UiContext(
-            runtime, runtime.styles, TokenCounter(runtime), Session(), topbar.build(runtime, blocks)
-        )
+        ctx = UiContext(runtime, runtime.styles, TokenCounter(runtime), Session(), topbar.build(runtime))
         form = txt2img.build(ctx).form
     outputs = paste_outputs(ctx, form)
 
