@@ -48,6 +48,9 @@ def build(runtime: Runtime) -> TopBar:
             label="Stable Diffusion checkpoint",
             choices=runtime.models.titles(),
             value=lambda: current_checkpoint(runtime),
+            # A title gains its hash when the file is first hashed (its first load), after the choices
+            # were built: without this Gradio refuses such a value and a page opened later shows none.
+            allow_custom_value=True,
             elem_id="setting_sd_model_checkpoint",
             scale=3,
         )
