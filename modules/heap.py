@@ -15,7 +15,7 @@ import gc
 def settle() -> None:
     """Collect everything once (frozen objects too: a model unloaded since the last freeze may hold
     cycles), then freeze what is left. One full pass; call it when a pause is expected anyway (end of
-    start-up, after a model load or unload)."""
+    start-up, a model unload); after a load, ``freeze`` is enough."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()

@@ -32,9 +32,10 @@ MODES = (
     ("Batch", "img2img_batch_tab"),
 )
 IMG2IMG, SKETCH, INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD, BATCH = range(len(MODES))
-# The sub-tabs that show the "Inpaint options", as in A1111 (a Batch with a mask folder uses them too,
-# set beforehand on an inpaint sub-tab: A1111 hides them there, and so do we).
-INPAINT_OPTION_MODES = (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD)
+# The inpaint sub-tabs: their jobs need a mask, and only they show the "Inpaint options", as in A1111
+# (a Batch with a mask folder uses them too, set beforehand on an inpaint sub-tab: A1111 hides them
+# there, and so do we).
+INPAINT_MODES = (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD)
 
 # The brush is sized to the picture, not the screen: Gradio's default is a 25-px radius whatever the
 # image, which on the bundled model's 64-px pictures paints most of the image in a few strokes.
@@ -200,7 +201,7 @@ def inpaint_controls(tab: str, form: JobForm, mode: gr.State) -> None:
             form.control("inpaint_full_res", tab)
             form.control("inpaint_full_res_padding", tab)
     mode.change(
-        lambda m: gr.update(visible=int(m) in INPAINT_OPTION_MODES),
+        lambda m: gr.update(visible=int(m) in INPAINT_MODES),
         mode,
         accordion,
         show_progress="hidden",
@@ -314,7 +315,7 @@ def preparer(
         init, mask = init_and_mask(mode, src, job.mask_blur)
         if init is None:
             raise ValueError(f"init_images: no image given in the {MODES[mode][0]} tab")
-        if mode in (INPAINT, INPAINT_SKETCH, INPAINT_UPLOAD) and mask is None:
+        if mode in INPAINT_MODES and mask is None:
             raise ValueError("mask: paint the area to change (or upload a mask) first")
         job.init_images, job.mask = [init], mask
         return job, ctx.runtime.img2img

@@ -4,7 +4,6 @@ serving."""
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
@@ -93,15 +92,12 @@ def test_a_missing_ckpt_stops_the_start_naming_it(tmp_path):
 
 
 @pytest.mark.slow
-def test_webui_starts_the_load_once_the_page_answers(tmp_path):
+def test_webui_starts_the_load_once_the_page_answers(tmp_path, free_port):
     """webui.py launches the page first and then queues the model's load (whose diffusers and
     transformers imports would otherwise compete with the page's): its output says so in that order."""
     from tests.ui.conftest import start_server
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = start_server(["--no-bundled-models"], tmp_path, port)
+    proc = start_server(["--no-bundled-models"], tmp_path, free_port)
     lines: list[str] = []
     watchdog = threading.Timer(180, proc.kill)  # a server that never says it loaded fails, not hangs
     watchdog.start()
